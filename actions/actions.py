@@ -1,0 +1,264 @@
+"""Rasa custom actions: thin adapters from the tracker to the plain modules in ``bot`` and ``directory``.
+
+No fact or rule lives here. Each action reads slots, calls one module function and turns its reply
+dicts into dispatcher messages; everything it says can be tested without Rasa in ``tests/bot``.
+"""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot import replies
+from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker
+from bot.errors import BadInput
+from bot.places import find_places
+
+log = logging.getLogger(__name__)
+
+FORM = "triage_form"
+DETAIL_SLOTS = {"speaker": "speaker", "role": "speaker", "area": "area", "age": "child_age", "concern": "concern"}
+SERVICES_SHOWN_FIRST = 3
+
+
+def send(dispatcher: CollectingDispatcher, messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        dispatcher.utter_message(
+            text=message.get("text"), buttons=message.get("buttons", []), json_message=message.get("custom")
+        )
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def form_just_started(tracker: Tracker) -> bool:
+    return tracker.get_slot("requested_slot") is None
+
+
+class ValidateTriageForm(FormValidationAction):
+    """Turns what people type into the four details, asking again in other words when it can't."""
+
+    def name(self) -> str:
+        return "validate_triage_form"
+
+    # A first message often carries a detail ("my toddler isn't talking", "I'm in Stroud"): keep it.
+    async def extract_concern(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if form_just_started(tracker) and latest_intent(tracker) == "describe_concern" and not tracker.get_slot("concern"):
+            return {"concern": tracker.latest_message.get("text")}
+        return {}
+
+    async def extract_area(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        # "actually we live in Bath" at any question changes the area.
+        if latest_intent(tracker) == "inform_area" and tracker.get_slot("requested_slot") != "area":
+            text = tracker.latest_message.get("text") or ""
+            if len(find_places(text)) == 1:
+                return {"area": text}
+        return {}
+
+    async def extract_child_age(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if form_just_started(tracker) and latest_intent(tracker) == "inform_age" and tracker.get_slot("child_age") is None:
+            return {"child_age": tracker.latest_message.get("text")}
+        return {}
+
+    def validate_speaker(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        speaker = read_speaker(str(value), latest_intent(tracker))
+        if speaker is None:
+            dispatcher.utter_message(text="Sorry, I didn't catch that. Please choose the one that fits best.")
+        return {"speaker": speaker}
+
+    def validate_area(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        matches = find_places(str(value))
+        if len(matches) == 1:
+            return {"area": matches[0].area_id, "place": matches[0].matched}
+        if len(matches) > 1:
+            dispatcher.utter_message(
+                text="That could be more than one area. Which one do you mean?",
+                buttons=[{"title": m.matched, "payload": m.matched} for m in matches],
+            )
+        else:
+            dispatcher.utter_message(response="utter_area_not_recognised")
+        return {"area": None}
+
+    def validate_child_age(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        age = value if isinstance(value, (int, float)) and not isinstance(value, bool) else read_age(str(value))
+        if age is None:
+            dispatcher.utter_message(response="utter_age_not_understood")
+            return {"child_age": None}
+        if age > MAX_AGE:
+            dispatcher.utter_message(response="utter_age_out_of_range")
+            return {"child_age": None}
+        return {"child_age": int(age)}
+
+    def validate_concern(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        from bot.triage import assess
+
+        text = str(value).strip()
+        if assess(text).needs_more:
+            dispatcher.utter_message(response="utter_concern_too_short")
+            return {"concern": None}
+        return {"concern": text}
+
+
+class ActionConfirmDetails(Action):
+    def name(self) -> str:
+        return "action_confirm_details"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        age = tracker.get_slot("child_age")
+        send(
+            dispatcher,
+            [
+                replies.summary(
+                    tracker.get_slot("speaker"),
+                    tracker.get_slot("area"),
+                    tracker.get_slot("place"),
+                    None if age is None else int(age),
+                    tracker.get_slot("concern"),
+                )
+            ],
+        )
+        return []
+
+
+@lru_cache(maxsize=1)
+def _directory():
+    """The directory, opened once per action-server process (it holds the embedding index)."""
+    from directory import Directory
+
+    return Directory.open()
+
+
+def _services(tracker: Tracker, k: int) -> list[dict]:
+    age = tracker.get_slot("child_age")
+    age = int(age) if age is not None and int(age) >= 0 else None
+    return _directory().search(tracker.get_slot("concern") or "", area=tracker.get_slot("area"), age=age, k=k)
+
+
+class ActionGiveAnswer(Action):
+    """The level of need in plain words (a pathway for professionals), then matching services."""
+
+    def name(self) -> str:
+        return "action_give_answer"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        speaker, area = tracker.get_slot("speaker"), tracker.get_slot("area")
+        age = tracker.get_slot("child_age")
+        messages, _assessment = replies.level_answer(
+            speaker, area, None if age is None else int(age), tracker.get_slot("concern") or ""
+        )
+        events: list[EventType] = []
+        try:
+            services = _services(tracker, SERVICES_SHOWN_FIRST)
+        except BadInput:
+            services = []
+        if services:
+            heading = "Services that may help:" if speaker != "professional" else "Services you could refer to or signpost:"
+            messages.append(replies.service_cards(services, heading))
+            events.append(SlotSet("shown_services", [s["id"] for s in services]))
+        messages += replies.talk_to_person(area)
+        messages.append(replies.say("Is there anything else I can help with?", [("Start again", "/start_again")]))
+        send(dispatcher, messages)
+        return events
+
+
+class ActionShowMoreServices(Action):
+    def name(self) -> str:
+        return "action_show_more_services"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if not tracker.get_slot("concern") or not tracker.get_slot("area"):
+            dispatcher.utter_message(text="Tell me a little about what's happening first, and I'll find services.")
+            return []
+        shown = set(tracker.get_slot("shown_services") or [])
+        more = [s for s in _services(tracker, len(shown) + SERVICES_SHOWN_FIRST) if s["id"] not in shown]
+        if not more:
+            dispatcher.utter_message(text="That's all the services I have that fit. You can also talk to a person.")
+            send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
+            return []
+        send(dispatcher, [replies.service_cards(more, "More services that may help:")])
+        return [SlotSet("shown_services", sorted(shown | {s["id"] for s in more}))]
+
+
+class ActionTalkToPerson(Action):
+    def name(self) -> str:
+        return "action_talk_to_person"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
+        return []
+
+
+class ActionChangeDetail(Action):
+    """Clear the detail the person wants to change; the form then asks for it again."""
+
+    def name(self) -> str:
+        return "action_change_detail"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        slot = DETAIL_SLOTS.get(str(tracker.get_slot("detail") or "").lower())
+        if slot is None:
+            dispatcher.utter_message(response="utter_ask_what_to_change")
+            return [SlotSet("detail", None)]
+        events: list[EventType] = [SlotSet(slot, None), SlotSet("detail", None)]
+        if slot == "area":
+            events.append(SlotSet("place", None))
+        if tracker.active_loop_name != FORM:
+            events.append(FollowupAction(FORM))
+        return events
+
+
+class ActionStartAgain(Action):
+    def name(self) -> str:
+        return "action_start_again"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_start_again")
+        return [AllSlotsReset(), ActiveLoop(None)]
+
+
+class ActionSafeguardingResponse(Action):
+    """Answer a safeguarding cue at once; pause (not lose) the form that was running.
+
+    The web app screens every message before Rasa sees it and sends ``/safeguarding_cue`` with the
+    screening result as entities and the redacted text as metadata.
+    """
+
+    def name(self) -> str:
+        return "action_safeguarding_response"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        screening = {e.get("entity"): e.get("value") for e in tracker.latest_message.get("entities", [])}
+        categories = screening.get("categories") or []
+        screening["categories"] = categories if isinstance(categories, list) else [categories]
+        screening["immediate_danger"] = screening.get("immediate_danger") in (True, "true", "True", 1)
+        paused = tracker.active_loop_name == FORM
+        events: list[EventType] = [SlotSet("safeguarding_raised", True)]
+        if paused:
+            text = (tracker.latest_message.get("metadata") or {}).get("text")
+            if tracker.get_slot("requested_slot") == "concern" and isinstance(text, str) and text.strip():
+                events.append(SlotSet("concern", text.strip()))
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+        send(
+            dispatcher,
+            replies.safety_answer(screening, tracker.get_slot("area"), tracker.get_slot("speaker"), form_paused=paused),
+        )
+        return events
+
+
+def warm_up() -> None:
+    """Load what the first turn would otherwise wait for: the directory index and the triage model."""
+    from bot.areas import load_areas
+    from bot.triage import assess
+
+    load_areas()
+    assess("my child is not sleeping well")
+    try:
+        _directory().search("parenting support", k=1)
+    except Exception:  # the first conversation will report it; start-up must not die on it
+        log.exception("directory warm-up failed")

@@ -1,0 +1,104 @@
+"""Recognise which area someone lives in from the way they say it.
+
+People name their council ("bucks", "B&NES"), their town ("Stroud", "bourton on the water"), or a
+postcode ("GL5 2AB", "dn15"), often with typos. Only the outward part of a postcode is ever kept: it is
+enough to route, and a full postcode can identify a household.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.areas import load_areas
+
+_POSTCODE = re.compile(r"\b([a-z]{1,2}[0-9][0-9a-z]?)(?:\s*([0-9][a-z]{2}))?\b")
+_FULL_POSTCODE = re.compile(r"\b([A-Za-z]{1,2}[0-9][0-9A-Za-z]?)\s*[0-9][A-Za-z]{2}\b")
+# Words too common to be taken as a misspelt place name.
+_FUZZY_MIN_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class PlaceMatch:
+    area_id: str
+    matched: str  # the place as we know it, e.g. "Stroud" or "GL5"
+    kind: str  # "council", "town" or "postcode"
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("&", " and ").replace("’", "'")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _names() -> dict[str, list[PlaceMatch]]:
+    """Every normalised name we recognise, to the area(s) it points at."""
+    names: dict[str, list[PlaceMatch]] = {}
+
+    def add(name: str, match: PlaceMatch) -> None:
+        names.setdefault(normalise(name), []).append(match)
+
+    for area in load_areas().values():
+        for name in [area.name, area.id.replace("-", " "), area.council, *area.aliases]:
+            add(name, PlaceMatch(area.id, area.name, "council"))
+        for town in area.places.towns:
+            add(town, PlaceMatch(area.id, town, "town"))
+    return names
+
+
+@lru_cache(maxsize=1)
+def _districts() -> dict[str, str]:
+    return {d.lower(): a.id for a in load_areas().values() for d in a.places.postcode_districts}
+
+
+def _distinct(matches: list[PlaceMatch]) -> list[PlaceMatch]:
+    seen: dict[str, PlaceMatch] = {}
+    for match in matches:
+        seen.setdefault(match.area_id, match)
+    return list(seen.values())
+
+
+def find_places(text: str) -> list[PlaceMatch]:
+    """Every area the text points at, one match per area, most specific evidence first."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    norm = f" {normalise(text)} "
+    found: list[PlaceMatch] = []
+    for code, _inward in _POSTCODE.findall(norm):
+        area_id = _districts().get(code)
+        if area_id:
+            found.append(PlaceMatch(area_id, code.upper(), "postcode"))
+    # Longest names first so "north east somerset" is not read as something shorter.
+    for name in sorted(_names(), key=len, reverse=True):
+        if f" {name} " in norm:
+            found.extend(_names()[name])
+            norm = norm.replace(f" {name} ", " ")
+    if not found:
+        found.extend(_fuzzy(norm.split()))
+    kinds = {"postcode": 0, "town": 1, "council": 2}
+    return _distinct(sorted(found, key=lambda m: kinds[m.kind]))
+
+
+def _fuzzy(words: list[str]) -> list[PlaceMatch]:
+    """Single- and two-word names spelt a little wrong ("glocestershire", "high wickham")."""
+    candidates = [w for w in words if len(w) >= _FUZZY_MIN_LENGTH]
+    candidates += [f"{a} {b}" for a, b in zip(words, words[1:]) if len(a + b) >= _FUZZY_MIN_LENGTH]
+    found: list[PlaceMatch] = []
+    for word in candidates:
+        for name in difflib.get_close_matches(word, list(_names()), n=1, cutoff=0.85):
+            found.extend(_names()[name])
+    return found
+
+
+def resolve_area(text: str) -> PlaceMatch | None:
+    """The one area the text names, or None when it names none or several."""
+    matches = find_places(text)
+    return matches[0] if len(matches) == 1 else None
+
+
+def outward_code(text: str) -> str | None:
+    """The outward part of the first full postcode in the text (``"GL5 2AB"`` -> ``"GL5"``)."""
+    match = _FULL_POSTCODE.search(text or "")
+    return match.group(1).upper() if match else None

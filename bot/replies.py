@@ -1,0 +1,176 @@
+"""What the assistant says at the moments that matter, composed from the knowledge modules.
+
+Replies are plain dicts (``text``, optional ``buttons`` and ``custom``) so the Rasa actions, the web
+app's fallback and the tests all share them. Facts come from the area files and the directory with
+their sources; nothing here is a number or a name typed by hand, except 999.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+from bot.areas import Area, get_area, load_areas
+from bot.contacts import ContactNow, child_at_risk_contacts, parse_moment, talk_to_person_contacts
+from bot.details import describe_age
+from bot.pathways import pathway_report, render_pathway
+
+Reply = dict[str, Any]
+EMERGENCY_LINE = "If a child is in immediate danger, call 999 now."
+SPEAKER_WORDS = {"parent": "a parent or carer", "young_person": "a young person", "professional": "a professional"}
+
+
+def say(text: str, buttons: Iterable[tuple[str, str]] = (), custom: dict | None = None) -> Reply:
+    reply: Reply = {"text": text}
+    if buttons:
+        reply["buttons"] = [{"title": title, "payload": payload} for title, payload in buttons]
+    if custom:
+        reply["custom"] = custom
+    return reply
+
+
+def contact_line(contact: ContactNow) -> str:
+    how = " or ".join(x for x in (contact.phone and _phone(contact), contact.email, contact.url) if x)
+    return f"{contact.name}: {how} ({contact.hours}). Source: {contact.source}, checked {contact.last_verified}."
+
+
+def _phone(contact: ContactNow) -> str:
+    return f"{contact.phone} ({contact.phone_note})" if contact.phone_note else str(contact.phone)
+
+
+def _moment(at: str | dt.datetime | None) -> dt.datetime:
+    return at if isinstance(at, dt.datetime) else parse_moment(at)
+
+
+def summary(speaker: str | None, area_id: str | None, place: str | None, age: int | None, concern: str | None) -> Reply:
+    """Read back what we were told, so the person can correct it before we answer."""
+    area = load_areas().get(area_id or "")
+    where = area.name if area else "not given"
+    if area and place and place.lower() != area.name.lower():
+        where = f"{place}, {area.name}"
+    who_age = "Your age" if speaker == "young_person" else "Child's age"
+    lines = [
+        "Here's what I have:",
+        f"- You are: {SPEAKER_WORDS.get(speaker or '', 'not given')}",
+        f"- Area: {where}",
+        f"- {who_age}: {describe_age(int(age)) if age is not None else 'not given'}",
+        f"- What's happening: {concern or 'not given'}",
+        "Is that right?",
+    ]
+    return say("\n".join(lines), [("Yes, that's right", "/affirm"), ("Change something", "/deny")])
+
+
+def talk_to_person(area_id: str | None, at: str | dt.datetime | None = None) -> list[Reply]:
+    """The area's family information / early help number, or every area's when we don't know it yet."""
+    moment = _moment(at)
+    if area_id:
+        area = get_area(area_id)
+        lines = [f"You can talk to a person in {area.name}:"]
+        lines += [f"- {contact_line(c)}" for c in talk_to_person_contacts(area, moment)]
+        lines.append(EMERGENCY_LINE)
+        return [say("\n".join(lines))]
+    lines = ["You can talk to a person at your council. Tell me where you live for the right one:"]
+    for area in load_areas().values():
+        first = talk_to_person_contacts(area, moment)[0]
+        lines.append(f"- {area.name}: {contact_line(first)}")
+    lines.append(EMERGENCY_LINE)
+    return [say("\n".join(lines))]
+
+
+def call_now_lines(area: Area, moment: dt.datetime) -> list[str]:
+    """The area's number to call now about a child at risk, then the others in order."""
+    contacts = child_at_risk_contacts(area, moment)
+    now = contacts[0]
+    lines = [f"To talk to {area.name} children's services about a child at risk of harm, call now: {contact_line(now)}"]
+    lines += [f"- Also: {contact_line(c)}" for c in contacts[1:] if c.answering_now]
+    return lines
+
+
+def safety_answer(
+    screening: dict,
+    area_id: str | None,
+    speaker: str | None,
+    at: str | dt.datetime | None = None,
+    form_paused: bool = False,
+) -> list[Reply]:
+    """The reply to a safeguarding cue: 999 first when there is danger, then who to call now."""
+    from bot.national import load_national_services
+    from bot.safeguarding import recommended_lines
+
+    moment = _moment(at)
+    replies: list[Reply] = []
+    if screening.get("immediate_danger"):
+        replies.append(say("If you or a child are in danger right now, call 999 straight away."))
+    else:
+        replies.append(say("Thank you for telling me. What you've said matters, and you don't have to deal with it alone."))
+    if area_id:
+        lines = call_now_lines(get_area(area_id), moment)
+    else:
+        lines = ["The number to call now about a child at risk, by area:"]
+        for area in load_areas().values():
+            lines.append(f"- {area.name}: {contact_line(child_at_risk_contacts(area, moment)[0])}")
+    national = load_national_services()
+    for service_id in recommended_lines(list(screening.get("categories", [])), speaker)[:2]:
+        service = national.get(service_id)
+        if service:
+            lines.append(f"{service.name}: {service.how_to_reach()} ({service.hours}). {service.for_whom}")
+    if not screening.get("immediate_danger"):
+        lines.append("If anyone is in immediate danger, call 999.")
+    replies.append(say("\n".join(lines)))
+    if speaker == "young_person":
+        offer = (
+            "I have passed what you said to the council's duty team, without your name. You can stay anonymous. "
+            "If you'd like someone to contact you, you can tell me a safe way to reach you."
+        )
+    else:
+        offer = (
+            "I have passed this to the council's duty team so that someone can look at it. "
+            "If you'd like them to contact you, tell me a phone number or email. If telling the child's "
+            "parents could put the child at more risk, say so and they will not be told first."
+        )
+    buttons = [("Carry on", "/carry_on"), ("Start again", "/start_again")] if form_paused else []
+    replies.append(say(offer + (" When you're ready, we can carry on where we left off." if form_paused else ""), buttons))
+    return replies
+
+
+def level_answer(speaker: str | None, area_id: str, age: int | None, concern: str, at: str | dt.datetime | None = None) -> tuple[list[Reply], dict]:
+    """The level of need in plain words (and the pathway for a professional); returns replies and the assessment."""
+    from bot.triage import assess
+
+    moment = _moment(at)
+    area = get_area(area_id)
+    answers: dict[str, Any] = {"speaker": speaker} if speaker else {}
+    if age is not None and age >= 0:
+        answers["age"] = int(age)
+    assessment = assess(concern, answers=answers, area=area_id).to_dict()
+    shared = assessment["shared_level"]
+    own = area.level(shared)
+    replies: list[Reply] = []
+    if shared == 4:
+        replies.append(say("\n".join([EMERGENCY_LINE, *call_now_lines(area, moment)])))
+    reasons = [r["plain"] for r in assessment["reasons"][:3]]
+    noticed = ("\nWhat I noticed: " + "; ".join(reasons) + ".") if reasons else ""
+    if speaker == "professional":
+        doc = pathway_report(area_id, shared, moment)
+        replies.append(say(f"This looks like level {shared} of 4, which {area.name} calls '{own.name}'.{noticed}"))
+        replies.append(say(render_pathway(doc), custom={"type": "pathway", "pathway": doc}))
+    else:
+        replies.append(
+            say(
+                f"From what you've told me, this sounds like '{own.name}' support (level {own.number} of "
+                f"{len(area.levels)} in {area.name}). {own.meaning} {own.response}{noticed}"
+            )
+        )
+    return replies, assessment
+
+
+def service_cards(services: list[dict], heading: str) -> Reply:
+    """Service cards for the widget, with a plain-text version for channels without cards."""
+    lines = [heading]
+    for s in services:
+        reach = ", ".join(x for x in (s.get("phone"), s.get("url")) if x)
+        lines.append(f"- {s['name']}: {s.get('description', '')[:160]} {reach}".rstrip())
+    return say(
+        "\n".join(lines),
+        [("Show more", "/show_more_services"), ("None of these fit", "/start_again")],
+        custom={"type": "service_cards", "services": services},
+    )

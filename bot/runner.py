@@ -1,0 +1,226 @@
+"""Train when needed and run the whole assistant: action server, Rasa, and the web app.
+
+``make run`` and the end-to-end tests both use this, so what is tested is what runs. The model is
+named by a hash of everything that shapes it (config, domain, training data), so it is retrained only
+when one of those changes. Rasa and the action server listen on loopback only; the action server
+accepts only calls carrying a random token generated for this run.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.paths import REPO_ROOT, home
+
+RASA = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
+PYTHON = Path(sys.executable)
+MODEL_INPUTS = ("config.yml", "domain.yml", "data")
+QUIET_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+
+
+def models_dir() -> Path:
+    path = Path(os.environ.get("EARLYHELP_MODELS", REPO_ROOT / "var" / "models"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def fingerprint() -> str:
+    """A hash of every file that shapes the trained model."""
+    digest = hashlib.sha256()
+    for name in MODEL_INPUTS:
+        path = REPO_ROOT / name
+        files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(REPO_ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path() -> Path:
+    return models_dir() / f"earlyhelp-{fingerprint()}.tar.gz"
+
+
+def train(force: bool = False) -> Path:
+    """Train the Rasa model unless one for the current inputs already exists."""
+    target = model_path()
+    if target.exists() and not force:
+        return target
+    print(f"Training the Rasa model ({target.name}); this takes about a minute on 2 cores...", flush=True)
+    subprocess.run(
+        [str(RASA), "train", "--fixed-model-name", target.name.removesuffix(".tar.gz"), "--out", str(target.parent)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **QUIET_ENV},
+        check=True,
+    )
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tracker_store_yaml(state: Path) -> str:
+    """Rasa's SQL tracker store: PostgreSQL when DATABASE_URL says so, else SQLite under the home."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+        return (
+            "tracker_store:\n  type: SQL\n  dialect: postgresql\n"
+            f"  url: {parsed.host or 'localhost'}\n  port: {parsed.port or 5432}\n"
+            f"  db: {parsed.database}\n  username: {parsed.username or ''}\n  password: {parsed.password or ''}\n"
+        )
+    return f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {state / 'rasa-tracker.db'}\n"
+
+
+def write_endpoints(state: Path, action_port: int, token: str) -> Path:
+    path = state / "endpoints.yml"
+    path.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n  token: {token}\n"
+        + tracker_store_yaml(state)
+    )
+    path.chmod(0o600)
+    return path
+
+
+def wait_for(url: str, process: subprocess.Popen, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} while starting (see {name} log)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{name} did not answer on {url} within {timeout:.0f} s")
+
+
+@dataclass
+class Stack:
+    """The running processes of one assistant, on the ports it was given."""
+
+    rasa_port: int = 5005
+    action_port: int = 5055
+    state: Path = field(default_factory=home)
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://127.0.0.1:{self.action_port}"
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(self.state / f"{name}.log", "ab")
+        process = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env={**os.environ, **QUIET_ENV, **env}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append((name, process))
+        return process
+
+    def start(self, model: Path | None = None, timeout: float = 180) -> "Stack":
+        model = model or train()
+        token = secrets.token_urlsafe(24)
+        endpoints = write_endpoints(self.state, self.action_port, token)
+        actions = self._spawn(
+            "action-server",
+            [str(PYTHON), "-m", "actions.server", "--port", str(self.action_port)],
+            {"EARLYHELP_ACTION_TOKEN": token, "EARLYHELP_HOME": str(self.state)},
+        )
+        rasa = self._spawn(
+            "rasa",
+            [
+                str(RASA), "run", "--model", str(model), "--endpoints", str(endpoints),
+                "--credentials", str(REPO_ROOT / "credentials.yml"),
+                "--interface", "127.0.0.1", "--port", str(self.rasa_port),
+            ],
+            {},
+        )
+        try:
+            wait_for(f"{self.action_url}/health", actions, "action-server", timeout)
+            wait_for(f"{self.rasa_url}/", rasa, "rasa", timeout)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _name, process in reversed(self.processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.runner")
+    parser.add_argument("command", choices=["train", "run", "model-path"])
+    parser.add_argument("--force", action="store_true", help="train even if the model is up to date")
+    args = parser.parse_args(argv)
+    if args.command == "model-path":
+        print(model_path())
+        return 0
+    if args.command == "train":
+        print(train(force=args.force))
+        return 0
+    stack = Stack()
+    stopping = False
+
+    def stop(_signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    stack.start()
+    print(
+        "\nThe Early Help assistant is running:\n"
+        f"  Rasa REST webhook  {stack.rasa_url}/webhooks/rest/webhook   (loopback only)\n"
+        f"  Action server      {stack.action_url}/webhook   (loopback only, token required)\n"
+        f"  State and logs     {stack.state}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            for name, process in stack.processes:
+                if process.poll() is not None:
+                    print(f"{name} stopped unexpectedly (exit {process.returncode}); see {stack.state}/{name}.log")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("Stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

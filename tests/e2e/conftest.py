@@ -1,0 +1,58 @@
+"""A real Rasa server and a real action server, started once for the end-to-end tests."""
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.runner import Stack, free_port, train
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("stack")
+    running = Stack(rasa_port=free_port(), action_port=free_port(), state=Path(state))
+    running.start(model=train())
+    yield running
+    running.stop()
+
+
+@dataclass
+class Conversation:
+    """One person talking to the assistant over Rasa's REST webhook."""
+
+    url: str
+    sender: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex}")
+    log: list[tuple[str, list[dict]]] = field(default_factory=list)
+
+    def say(self, message: str, metadata: dict | None = None) -> list[dict]:
+        body = {"sender": self.sender, "message": message}
+        if metadata:
+            body["metadata"] = metadata
+        request = urllib.request.Request(
+            f"{self.url}/webhooks/rest/webhook", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            replies = json.loads(response.read())
+        self.log.append((message, replies))
+        return replies
+
+    @staticmethod
+    def text(replies: list[dict]) -> str:
+        return "\n".join(r.get("text") or "" for r in replies)
+
+    @staticmethod
+    def buttons(replies: list[dict]) -> list[str]:
+        return [b["title"] for r in replies for b in r.get("buttons", [])]
+
+    def transcript(self) -> str:
+        return "\n".join(f"> {m}\n{self.text(r)}" for m, r in self.log)
+
+
+@pytest.fixture
+def conversation(stack) -> Conversation:
+    return Conversation(stack.rasa_url)

@@ -1,0 +1,126 @@
+"""Whole conversations with the real Rasa server and the real action server, over the REST webhook.
+
+Each test is one person's path as they would type it; the assertions are what that person must be
+told. On failure the transcript is printed, so a broken conversation can be read like a chat log.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def check(conversation, condition: bool, what: str) -> None:
+    assert condition, f"{what}\n--- transcript ---\n{conversation.transcript()}"
+
+
+def test_greeting_gets_an_answer_and_the_first_question(conversation):
+    replies = conversation.say("hello")
+    text = conversation.text(replies)
+    check(conversation, "999" in text, "the greeting offers 999 for danger")
+    check(conversation, "who are you" in text.lower(), "then asks who is speaking")
+    check(conversation, conversation.buttons(replies) == ["A parent or carer", "A young person", "A professional"], "with buttons")
+
+
+def test_parent_in_a_gloucestershire_town_gets_a_level_services_and_a_number(conversation):
+    conversation.say("hi")
+    conversation.say("/identify_parent")
+    replies = conversation.say("we live in Stroud")
+    check(conversation, "old" in conversation.text(replies).lower(), "asks the child's age after the town")
+    conversation.say("she's 2")
+    replies = conversation.say("my toddler isn't talking yet and I'm worried she's behind")
+    summary = conversation.text(replies)
+    check(conversation, "Stroud, Gloucestershire" in summary and "2 years old" in summary, "reads back town, area and age")
+    replies = conversation.say("/affirm")
+    answer = conversation.text(replies)
+    check(conversation, "Gloucestershire" in answer and "level" in answer.lower(), "names the level in the area")
+    cards = [r["custom"] for r in replies if (r.get("custom") or {}).get("type") == "service_cards"]
+    check(conversation, cards and cards[0]["services"], "shows service cards")
+    areas = {json.dumps(s.get("area")) for s in cards[0]["services"]}
+    check(conversation, all("gloucestershire" in a or "national" in a for a in areas), f"only local or national services: {areas}")
+    check(conversation, "01452" in answer, "gives a Gloucestershire number to talk to a person")
+
+
+def test_young_person_who_gives_only_a_postcode(conversation):
+    conversation.say("/identify_young_person")
+    replies = conversation.say("DN15 7BH")
+    check(conversation, "how old are you" in conversation.text(replies).lower(), "the postcode is enough; asks their age")
+    conversation.say("15")
+    replies = conversation.say("i look after my mum cos shes ill and im always late for school and tired")
+    summary = conversation.text(replies)
+    check(conversation, "North Lincolnshire" in summary, "the postcode district gives North Lincolnshire")
+    check(conversation, "7BH" not in summary, "only the outward code is kept, never the full postcode")
+    answer = conversation.text(conversation.say("yes"))
+    check(conversation, "North Lincolnshire" in answer and "01724" in answer, "a North Lincolnshire number")
+
+
+def test_professional_in_north_lincolnshire_asks_where_to_refer(conversation):
+    replies = conversation.say("I'm a teacher, where do I refer a family for early help?")
+    check(conversation, "council area" in conversation.text(replies).lower(), "knows it's a professional; asks the area")
+    conversation.say("Scunthorpe")
+    conversation.say("9")
+    conversation.say("pupil's attendance has dropped to 80%, mum says she is struggling with his behaviour and money")
+    replies = conversation.say("yes")
+    answer = conversation.text(replies)
+    pathways = [r["custom"]["pathway"] for r in replies if (r.get("custom") or {}).get("type") == "pathway"]
+    check(conversation, pathways, "gives the area's pathway")
+    pathway = pathways[0]
+    check(conversation, pathway["area"] == "north-lincolnshire", "for North Lincolnshire")
+    check(conversation, "01724 296500" in answer or "01724 296555" in answer, "with the SPOC number")
+    check(conversation, "Source:" in answer and "consent" in answer.lower(), "with consent rules and the source")
+
+
+def test_changing_your_mind_mid_form_and_at_the_check(conversation):
+    conversation.say("/identify_parent")
+    conversation.say("Cheltenham")
+    replies = conversation.say('/change_detail{"detail": "area"}')
+    check(conversation, "which area" in conversation.text(replies).lower(), "asks the area again")
+    conversation.say("actually we're in Bath")
+    conversation.say("7")
+    replies = conversation.say("he won't go to school and cries every morning")
+    summary = conversation.text(replies)
+    check(conversation, "Bath" in summary and "Cheltenham" not in summary, "the new area replaced the old one")
+    replies = conversation.say("no")
+    check(conversation, "What would you like to change?" in conversation.text(replies), "asks what to change")
+    replies = conversation.say('/change_detail{"detail": "age"}')
+    check(conversation, "old" in conversation.text(replies).lower(), "asks the age again")
+    replies = conversation.say("8")
+    check(conversation, "8 years old" in conversation.text(replies), "reads back the corrected age")
+
+
+def test_nonsense_is_asked_again_never_a_dead_end(conversation):
+    replies = conversation.say("sdkfjh qwpoeiru zxmcnv")
+    check(conversation, replies and conversation.text(replies), "always answers")
+    conversation.say("/identify_parent")
+    replies = conversation.say("asdfghjkl")
+    text = conversation.text(replies).lower()
+    check(conversation, "couldn't tell which area" in text, "says it did not recognise the place")
+    check(conversation, "which area" in text, "and asks again")
+    replies = conversation.say("Aylesbury")
+    check(conversation, "old" in conversation.text(replies).lower(), "then carries on")
+
+
+def test_start_again_and_talk_to_a_person(conversation):
+    conversation.say("/identify_parent")
+    conversation.say("Brigg")
+    replies = conversation.say("can I talk to a real person")
+    text = conversation.text(replies)
+    check(conversation, "North Lincolnshire" in text and "01724" in text, "the area's number for a person")
+    check(conversation, "old" in text.lower(), "then returns to the question it was asking")
+    replies = conversation.say("start again")
+    check(conversation, "who are you" in conversation.text(replies).lower(), "starts again from the first question")
+
+
+def test_safeguarding_cue_mid_form_pauses_and_resumes(conversation):
+    conversation.say("/identify_parent")
+    conversation.say("High Wycombe")
+    payload = '/safeguarding_cue{"categories": ["physical_abuse"], "immediate_danger": true}'
+    replies = conversation.say(payload, metadata={"text": "her dad is hitting her right now"})
+    text = conversation.text(replies)
+    check(conversation, text.index("999") < text.index("Buckinghamshire"), "999 comes first")
+    check(conversation, "0845 4600 001" in text or "0800 999 7677" in text, "then the Buckinghamshire number for now")
+    check(conversation, "Carry on" in conversation.buttons(replies), "offers to carry on")
+    replies = conversation.say("/carry_on")
+    check(conversation, "old" in conversation.text(replies).lower(), "carries on with the question it had reached")
