@@ -17,7 +17,7 @@ from rasa_sdk.types import DomainDict
 from bot import replies
 from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker
 from bot.errors import BadInput
-from bot.places import find_places
+from bot.places import find_places, outward_code
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class ValidateTriageForm(FormValidationAction):
                 text="That could be more than one area. Which one do you mean?",
                 buttons=[{"title": m.matched, "payload": m.matched} for m in matches],
             )
+        elif outward_code(str(value)):
+            dispatcher.utter_message(response="utter_area_not_covered")  # a real postcode elsewhere
         else:
             dispatcher.utter_message(response="utter_area_not_recognised")
         return {"area": None}

@@ -1,0 +1,171 @@
+"""Directory benchmark: search quality on the real content, and speed and memory at scale.
+
+    .venv/bin/python bench/directory.py            # quality, then 1k, 10k and 100k synthetic services
+    .venv/bin/python bench/directory.py --quick    # quality, then 1k and 10k
+
+Quality: recall@5, MRR and nDCG@10 over tests/data/directory_queries.jsonl for lexical only (SQLite FTS5
+BM25), dense only (MiniLM + exact inner product), and the two hybrid fusions (reciprocal rank fusion, the
+default, and a min-max score blend), all in one run on the default content.
+
+Speed: each scale runs in its own process (so its memory is its own) on a fresh SQLite file of synthetic
+services (``directory.synthetic``, never real): import time, index build time (embedding every service,
+plus the HNSW graph above 50k), resident memory, and warm per-query latency p50/p95 for a full search
+(query embedding + ranking + reading the results) with and without filters (area + age). Nothing is
+written outside a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("EARLYHELP_HOME", tempfile.mkdtemp(prefix="earlyhelp-bench-"))
+
+TARGETS_P95_MS = {10_000: 20.0, 100_000: 40.0}
+MEMORY_TARGET_MIB = 1.5 * 1024
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def quality() -> None:
+    import directory.core as core
+    from directory import Directory
+    from directory.evaluate import evaluate, load_queries
+
+    queries = load_queries(REPO / "tests" / "data" / "directory_queries.jsonl")
+    folder = Path(tempfile.mkdtemp(prefix="earlyhelp-bench-quality-"))
+    d = Directory.open(url=f"sqlite:///{folder / 'directory.db'}")
+    rows = []
+    report = evaluate(d, queries)
+    rows += [(mode, report[mode]) for mode in ("lexical", "dense")]
+    rows.append(("hybrid (RRF, default)", report["hybrid"]))
+    d.fusion = "blend"
+    rows.append(("hybrid (score blend)", evaluate(d, queries, modes=["hybrid"])["hybrid"]))
+    d.fusion = "rrf"
+    saved = core.LOCAL_BONUS
+    core.LOCAL_BONUS = 0.0
+    rows.append(("hybrid (RRF, no local bonus)", evaluate(d, queries, modes=["hybrid"])["hybrid"]))
+    core.LOCAL_BONUS = saved
+    print(f"\nSearch quality: {len(queries)} development queries, {d.count()} services (default content)\n")
+    print(f"| {'ranking':<30} | recall@5 | MRR   | nDCG@10 | missed in top 5 |")
+    print(f"|{'-' * 32}|----------|-------|---------|-----------------|")
+    for name, m in rows:
+        print(f"| {name:<30} | {m['recall@5']:.3f}    | {m['mrr']:.3f} | {m['ndcg@10']:.3f}   | {len(m['misses']):>15} |")
+    misses = report["hybrid"]["misses"]
+    for miss in misses:
+        print(f"  hybrid missed: {miss['query']!r}: expected {miss['expected']}, got {miss['got']}")
+
+
+def scale(n: int) -> dict:
+    """Run in a child process: build a synthetic directory of ``n`` services and time it."""
+    import numpy as np
+
+    from bot.embeddings import embed
+    from directory import Directory
+    from directory.evaluate import load_queries
+    from directory.synthetic import generate
+
+    embed(["warm the model"])
+    folder = Path(tempfile.mkdtemp(prefix=f"earlyhelp-bench-{n}-"))
+    d = Directory.open(url=f"sqlite:///{folder / 'directory.db'}", seed=False, allow_synthetic=True)
+    started = time.perf_counter()
+    batch = 5000
+    records = generate(n)
+    while True:
+        chunk = [r for _, r in zip(range(batch), records)]
+        if not chunk:
+            break
+        report = d.import_services(chunk)
+        assert not report["rejected"], report["rejected"][:3]
+    import_s = time.perf_counter() - started
+    started = time.perf_counter()
+    catalog = d.catalog()
+    build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    Directory.open(url=d.url, seed=False, allow_synthetic=True).catalog()
+    reload_s = time.perf_counter() - started
+
+    queries = [q["query"] for q in load_queries(REPO / "tests" / "data" / "directory_queries.jsonl")]
+    queries = (queries * 4)[:240]
+    ages = [None, 2, 9, 15]
+    areas = ["gloucestershire", "buckinghamshire", "north-lincolnshire", "bath-and-north-east-somerset"]
+    for q in queries[:20]:  # warm caches and code paths
+        d.search(q)
+    timings = {}
+    for label, filters in (("no filter", lambda i: {}), ("area + age", lambda i: {"area": areas[i % 4], "age": ages[i % 4] or 7})):
+        full, rank_only = [], []
+        plan_vectors = embed(queries)
+        for i, q in enumerate(queries):
+            t0 = time.perf_counter()
+            d.search(q, k=5, **filters(i))
+            full.append((time.perf_counter() - t0) * 1000)
+            plan = d._plan(k=5, **filters(i))
+            t0 = time.perf_counter()
+            d.rank(catalog, q, plan_vectors[i], plan)
+            rank_only.append((time.perf_counter() - t0) * 1000)
+        timings[label] = {
+            "p50": float(np.percentile(full, 50)), "p95": float(np.percentile(full, 95)),
+            "rank_p50": float(np.percentile(rank_only, 50)), "rank_p95": float(np.percentile(rank_only, 95)),
+        }
+    return {
+        "n": n, "index": "HNSW" if catalog.hnsw is not None else "exact (flat IP)", "import_s": import_s, "build_s": build_s,
+        "embed_s": catalog.timings.get("embed_seconds", 0.0), "hnsw_s": catalog.timings.get("hnsw_build_seconds", 0.0),
+        "reload_s": reload_s, "rss_mib": rss_mib(), "timings": timings,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="skip the 100k run")
+    parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-quality", action="store_true", help="only the speed table")
+    args = parser.parse_args()
+    if args.scale:
+        print(json.dumps(scale(args.scale)))
+        return 0
+    if not args.skip_quality:
+        quality()
+    sizes = [1_000, 10_000] + ([] if args.quick else [100_000])
+    results = []
+    for n in sizes:
+        done = subprocess.run([sys.executable, __file__, "--scale", str(n)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 1
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"\nSpeed and memory (synthetic services, warm, k=5, {os.cpu_count()} cores; ms per query incl. query embedding;"
+          " 'rank' excludes the ~10 ms embedding)\n")
+    print("| services | index | import s | build s (embed / HNSW) | reload s | RSS MiB | no filter p50 / p95 | area+age p50 / p95 | rank p95 (none / filtered) | target p95 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ok = True
+    for r in results:
+        t = r["timings"]
+        target = TARGETS_P95_MS.get(r["n"])
+        worst = max(t["no filter"]["p95"], t["area + age"]["p95"])
+        verdict = "-" if target is None else (f"<= {target:.0f} ms: " + ("met" if worst <= target else "MISSED"))
+        ok &= target is None or worst <= target
+        print(f"| {r['n']:,} | {r['index']} | {r['import_s']:.1f} | {r['build_s']:.1f} ({r['embed_s']:.1f} / {r['hnsw_s']:.1f}) | "
+              f"{r['reload_s']:.1f} | {r['rss_mib']:.0f} | {t['no filter']['p50']:.1f} / {t['no filter']['p95']:.1f} | "
+              f"{t['area + age']['p50']:.1f} / {t['area + age']['p95']:.1f} | "
+              f"{t['no filter']['rank_p95']:.1f} / {t['area + age']['rank_p95']:.1f} | {verdict} |")
+    big = [r for r in results if r["n"] == 100_000]
+    if big:
+        print(f"\nMemory at 100k: {big[0]['rss_mib']:.0f} MiB (target <= {MEMORY_TARGET_MIB:.0f} MiB): "
+              + ("met" if big[0]["rss_mib"] <= MEMORY_TARGET_MIB else "MISSED"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

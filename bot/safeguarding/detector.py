@@ -1,0 +1,254 @@
+"""Screen one message for safeguarding cues.
+
+The method (chosen on the dev set, see ``bench/safeguarding.py``):
+
+1. Normalise: lower case, apostrophes dropped, text-speak spelled out ("n" -> "and", "kms" -> "kill
+   myself", "hittin" -> "hitting"), runs of letters shortened.
+2. Blank out idioms ("this homework is killing me", "I could murder a pizza", "mum will kill me if I'm
+   late") so they cannot match, while a real cue elsewhere in the message still can.
+3. Match the curated cue bank (``knowledge/safeguarding/cues.yml``); each hit is then read in context:
+   - negated ("nobody hurts me", "he has never hit her") -> ignored, unless the negation is about
+     something else ("nobody knows he hits me", "he doesn't stop hitting me");
+   - a question about the topic ("what are the signs of grooming?") -> unsure;
+   - told as long ago ("years ago", "when I was little") and settled ("he left", "we're safe now") ->
+     ignored; long ago but not said to be settled -> unsure; anything still, again or recent -> escalate;
+   - a weak cue (a secret, fear without a stated harm) -> unsure.
+4. Immediate danger: a cue that is itself immediate (weapon, threat to kill, overdose taken, young child
+   alone, child missing now ...) or any cue plus a "now" marker ("right now", "he's still in the house",
+   "call 999").
+5. Optionally (``bot.safeguarding.similarity``, off by default, see there for the measurements), a
+   message with no cue at all is compared with cue exemplars by sentence embedding; a close paraphrase
+   makes the result unsure (never an escalation on similarity alone). If the model cannot load this
+   step switches itself off and the cue bank carries on.
+
+``screen`` never raises: on an internal fault it logs (without the text) and returns ``unsure`` so the
+conversation asks a safety question rather than carrying on blind.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.safeguarding.cues import CATEGORIES, CueBank, default_bank
+
+log = logging.getLogger(__name__)
+
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u201b`\u00b4\u02bc]")
+_JOINERS = re.compile(r"[-_/\\*~^+=|<>#@&]")
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+_AGE = re.compile(r"\b(\d{1,2})\s*(?:yo|y o|yrs? old|years? old|yr|year)\b")
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE = re.compile(r"[.!?;\n]+")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+#: Beyond this many characters only the start and the end of a message are read (a message this long
+#: is pasted text; cues are still found in the first and last parts). Keeps ``screen`` fast on anything.
+MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The outcome of screening one message. ``to_dict`` gives the JSON shape used by the CLI and web app."""
+
+    escalate: bool = False
+    immediate_danger: bool = False
+    categories: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    unsure: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "escalate": self.escalate,
+            "immediate_danger": self.immediate_danger,
+            "categories": list(self.categories),
+            "matched": list(self.matched),
+            "unsure": self.unsure,
+        }
+
+
+@dataclass
+class _Hit:
+    cue_name: str
+    categories: tuple[str, ...]
+    status: str  # "escalate" or "unsure"
+    immediate: bool
+    note: str = ""
+
+
+def normalise(text: str, bank: CueBank) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" and ch != "\n" else ch for ch in text)
+    text = text.lower()
+    text = _APOSTROPHES.sub("", text)
+    text = _JOINERS.sub(" ", text)
+    text = _REPEATS.sub(r"\1\1", text)
+    text = _AGE.sub(r"\1 year old", text)
+    text = bank.dropped_g.sub(lambda m: m.group(1) + "ing", text)
+    spellings = bank.spellings
+    text = _WORD.sub(lambda m: spellings.get(m.group(0), m.group(0)), text)
+    return _SPACES.sub(" ", text)
+
+
+def _mask_idioms(text: str, bank: CueBank) -> str:
+    for idiom in bank.idioms:
+        text = idiom.sub(lambda m: " " * (m.end() - m.start()), text)
+    return text
+
+
+def _clause_start(text: str, pos: int, bank: CueBank) -> int:
+    start = 0
+    lo = max(0, pos - 200)
+    for m in bank.clause_breaks.finditer(text, lo, pos):
+        start = m.end()
+    return max(start, lo)
+
+
+def _negated(text: str, start: int, bank: CueBank, window_words: int) -> bool:
+    clause = text[_clause_start(text, start, bank) : start]
+    words = clause.split()
+    window = " ".join(words[-window_words:]) if words else ""
+    if not window:
+        return False
+    last = None
+    for m in bank.negators.finditer(window):
+        last = m
+    if last is None:
+        return False
+    between = window[last.end() :]
+    return not bank.negation_resets.search(between)
+
+
+def _sentence_bounds(text: str, pos: int) -> tuple[int, int, int]:
+    """(start, end, end of the following sentence) of the sentence holding ``pos``."""
+    start = 0
+    for m in _SENTENCE.finditer(text, max(0, pos - 400), pos):
+        start = m.end()
+    m = _SENTENCE.search(text, pos)
+    end = m.start() if m else len(text)
+    m2 = _SENTENCE.search(text, m.end()) if m else None
+    after = (m2.start() if m2 else len(text)) if m else len(text)
+    return start, end, min(after, end + 400)
+
+
+def _time_status(text: str, start: int, end: int, bank: CueBank) -> str:
+    """'current', 'resolved' (long ago or past, and settled) or 'distant' (long ago, not said to be settled)."""
+    s0, s1, s2 = _sentence_bounds(text, start)
+    sentence = text[s0:s1]
+    # What settles it may be said in the same sentence or the next one.
+    context = text[s0:s2]
+    resolved_spans = [m.span() for m in bank.resolved.finditer(context)]
+    if resolved_spans:
+        # "he is still in prison" is settled, not ongoing: read "ongoing" outside the settling words.
+        pieces, last = [], 0
+        for a, b in resolved_spans:
+            pieces.append(context[last:a])
+            last = b
+        pieces.append(context[last:])
+        ongoing = bool(bank.ongoing.search(" ".join(pieces)))
+    else:
+        ongoing = bool(bank.ongoing.search(sentence))
+    if ongoing:
+        return "current"
+    distant = bool(bank.distant_past.search(sentence))
+    if resolved_spans:
+        past = distant or bool(bank.past_tense.search(text[max(s0, start - 60) : end]))
+        if past:
+            return "resolved"
+    return "distant" if distant else "current"
+
+
+def _screen(text: str, bank: CueBank) -> tuple[Screening, bool]:
+    """The screening, and whether a cue was found but dismissed (negated, idiom-free but settled)."""
+    if len(text) > MAX_CHARS:
+        half = MAX_CHARS // 2
+        text = text[:half] + "\n" + text[-half:]
+    norm = normalise(text, bank)
+    if not norm.strip():
+        return Screening(), False
+    masked = _mask_idioms(norm, bank)
+
+    hits: list[_Hit] = []
+    dismissed = False
+    for cue in bank.cues:
+        if cue.requires and not all(r.search(masked) for r in cue.requires):
+            continue
+        if cue.unless and any(u.search(masked) for u in cue.unless):
+            continue
+        for m in cue.pattern.finditer(masked):
+            if m.end() == m.start():
+                continue
+            # Danger-now cues are negated only by words right before them ("he hasn't got a knife"), so
+            # a run-on message ("landlord wont fix it call 999 he has a knife") is not misread.
+            window = min(3, bank.negation_window_words) if cue.immediate else bank.negation_window_words
+            if _negated(masked, m.start(), bank, window):
+                dismissed = True
+                continue
+            status, note = ("escalate", "") if cue.strong else ("unsure", "")
+            immediate = cue.immediate
+            if not immediate:
+                s0, s1, _ = _sentence_bounds(masked, m.start())
+                if bank.info_question.search(masked[s0:s1]):
+                    status, note = "unsure", "asked about"
+                else:
+                    when = _time_status(masked, m.start(), m.end(), bank)
+                    if when == "resolved":
+                        dismissed = True
+                        continue
+                    if when == "distant":
+                        status, note = "unsure", "long ago"
+            hits.append(_Hit(cue.name, cue.categories, status, immediate and status == "escalate", note))
+            break  # one hit per cue is enough
+
+    # Immediate danger from "now" markers (anywhere in the message) on any escalating cue.
+    if any(h.status == "escalate" for h in hits) and bank.immediate_markers.search(masked):
+        for h in hits:
+            if h.status == "escalate" and not set(h.categories) <= bank.immediate_excluded:
+                h.immediate = True
+
+    escalating = [h for h in hits if h.status == "escalate"]
+    relevant = escalating or [h for h in hits if h.status == "unsure"]
+    cats: set[str] = {c for h in relevant for c in h.categories}
+    for rule in bank.reclassify:
+        if rule.when_category in cats and rule.pattern.search(masked):
+            cats.add(rule.add)
+    immediate_cats = {c for h in escalating if h.immediate for c in h.categories}
+    if immediate_cats and "domestic_abuse" in cats and "physical_abuse" in immediate_cats:
+        immediate_cats.add("domestic_abuse")
+    order = {c: i for i, c in enumerate(bank.order)}
+    categories = sorted(cats, key=lambda c: (c not in immediate_cats, order.get(c, 99)))
+
+    matched: list[str] = []
+    for h in sorted(relevant, key=lambda h: (not h.immediate, min(order.get(c, 99) for c in h.categories))):
+        label = f"{h.cue_name} ({h.note})" if h.note else h.cue_name
+        if label not in matched:
+            matched.append(label)
+
+    escalate = bool(escalating)
+    return (Screening(
+        escalate=escalate,
+        immediate_danger=escalate and any(h.immediate for h in escalating),
+        categories=[c for c in categories if c in CATEGORIES],
+        matched=matched,
+        unsure=not escalate and bool(hits),
+    ), dismissed)
+
+
+def screen(text: str) -> Screening:
+    """Screen one message. Never raises; see the module docstring for what the fields mean."""
+    try:
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        result, dismissed = _screen(text, default_bank())
+        if not result.escalate and not result.unsure and not dismissed:
+            from bot.safeguarding import similarity
+
+            near = similarity.nearest(text)
+            if near is not None:
+                return Screening(unsure=True, categories=[near.category], matched=[f"close to: {near.name}"])
+        return result
+    except Exception:  # noqa: BLE001 - screening must never take the conversation down
+        log.exception("safeguarding screen failed (message not logged)")
+        return Screening(unsure=True, matched=["screening failed; ask a safety question"])

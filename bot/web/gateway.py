@@ -1,0 +1,261 @@
+"""The path of every chat message: screen, redact, record, then forward to Rasa; answer within 3 seconds.
+
+1. Screen the ORIGINAL text in memory (``bot.safeguarding.screen``); it is never stored or logged.
+2. Redact it (``bot.privacy.redact``); only the redacted text goes any further.
+3. Record the turn with ``EscalationStore.record_turn`` (message, escalation, outbox and audit in one
+   transaction) and only then
+4. forward to Rasa: the redacted text, or, when the screening says escalate, the cue
+   ``/safeguarding_cue{"categories": [...], "immediate_danger": ...}`` with the redacted text as metadata.
+5. If Rasa or the action server is slow or down, answer from ``bot.replies`` instead (the area's number,
+   and 999 and the safety answer when there is danger): never silence.
+
+When the screening is unsure, the text goes to Rasa as usual and one gentle safety question is added;
+a "yes" to it is escalated with the context of the message that raised it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import aiohttp
+
+from bot.privacy import contact_details, redact
+from bot.safeguarding import screen
+from bot.web.storage import ChatSession
+
+log = logging.getLogger("bot.web.gateway")
+
+DEADLINE_SECONDS = 2.9  # the whole answer, from the message arriving
+SAFETY_YES = "/safety_check_yes"
+SAFETY_NO = "/safety_check_no"
+SAFETY_QUESTION = "Is anyone in danger or being hurt?"
+RESERVED_INTENTS = ("/safeguarding_cue",)
+SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
+_YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
+_NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
+
+
+@dataclass
+class Turn:
+    """What one message led to."""
+
+    messages: list[dict[str, Any]]
+    escalation: dict | None = None
+    fallback: bool = False
+    screening: dict = field(default_factory=dict)
+
+
+def say(text: str, buttons: list[tuple[str, str]] | None = None, custom: dict | None = None) -> dict[str, Any]:
+    return {"text": text, "buttons": [{"title": t, "payload": p} for t, p in (buttons or [])], "custom": custom}
+
+
+def safety_question() -> dict[str, Any]:
+    return say(SAFETY_QUESTION, [("Yes, someone is in danger", SAFETY_YES), ("No", SAFETY_NO)],
+               custom={"type": "safety_question"})
+
+
+def normalise_reply(item: Any) -> dict[str, Any] | None:
+    """One reply in the widget's shape: text, buttons (title and payload as strings) and custom (a dict)."""
+    if not isinstance(item, dict):
+        return None
+    text = item.get("text")
+    text = text if isinstance(text, str) else None
+    buttons = []
+    for button in item.get("buttons") or []:
+        if isinstance(button, dict) and isinstance(button.get("title"), str) and isinstance(button.get("payload"), str):
+            buttons.append({"title": button["title"][:200], "payload": button["payload"][:500]})
+    custom = item.get("custom")
+    custom = custom if isinstance(custom, dict) else None
+    if text is None and not buttons and custom is None:
+        return None
+    return {"text": text, "buttons": buttons, "custom": custom}
+
+
+CARD_TYPES = ("service_cards", "pathway")
+
+
+def merge_cards(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rasa sends a reply's text (with its buttons) and its ``custom`` card as two messages; put a card
+    back with the text before it, so the widget shows the card in place of the same facts as plain text."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        custom = message.get("custom") or {}
+        previous = out[-1] if out else None
+        if (previous is not None and custom.get("type") in CARD_TYPES and message.get("text") is None
+                and not message.get("buttons") and previous.get("custom") is None and previous.get("text")):
+            previous["custom"] = custom
+            continue
+        out.append(message)
+    return out
+
+
+def _area_of(area_id: str | None) -> str | None:
+    from bot.areas import load_areas
+
+    return area_id if area_id and area_id in load_areas() else None
+
+
+def fallback_replies(screening: dict, area: str | None, speaker: str | None) -> list[dict[str, Any]]:
+    """What we say without Rasa: 999 and who to call when there is danger, else how to talk to a person."""
+    from bot import replies
+
+    out: list[dict[str, Any]] = []
+    try:
+        if screening.get("escalate") or screening.get("immediate_danger"):
+            out += replies.safety_answer(screening, area, speaker)
+        else:
+            out.append(say("Sorry, I can't answer properly just now. You can still talk to a person."))
+            out += replies.talk_to_person(area)
+    except Exception:  # the knowledge files themselves failed: still never silence
+        log.exception("fallback replies failed")
+        out = [say("Sorry, I can't answer just now. If a child is in danger, call 999 straight away. "
+                   "Otherwise please contact your council's children's services.")]
+    if screening.get("immediate_danger") and not any("999" in (r.get("text") or "") for r in out):
+        out.insert(0, say("If you or a child are in danger right now, call 999 straight away."))
+    return [r for r in (normalise_reply(x) for x in out) if r]
+
+
+class Gateway:
+    def __init__(self, settings, store, web_store, http: aiohttp.ClientSession,
+                 on_escalation: Callable[[dict], None] | None = None):
+        self.settings = settings
+        self.store = store
+        self.web_store = web_store
+        self.http = http
+        self.on_escalation = on_escalation
+
+    async def handle(self, session: ChatSession, text: str, message_id: str | None = None) -> Turn:
+        started = time.monotonic()
+        message_id = message_id or uuid.uuid4().hex
+        stripped = text.strip()
+        if stripped.lower().startswith(RESERVED_INTENTS):
+            stripped = stripped.lstrip("/")  # only the gateway may send a cue: the person's copy is plain text
+
+        if stripped == SAFETY_NO or (session.pending_safety and _NO.match(stripped)):
+            session.pending_safety = None
+            await asyncio.to_thread(self.web_store.save_chat_session, session)
+            return Turn([say("Thank you. If that changes, call 999. Let's carry on: you can answer my last question.")])
+
+        said_yes = stripped == SAFETY_YES or bool(session.pending_safety and _YES.match(stripped))
+        pending = session.pending_safety or {}
+        session.pending_safety = None
+        if said_yes:
+            screening = {"escalate": True, "immediate_danger": True, "categories": list(pending.get("categories") or []),
+                         "matched": [], "unsure": False}
+            context = pending.get("text") or ""
+            redacted = (f"{context} [answered the safety question: yes, someone is in danger]").strip()
+            original = stripped
+        else:
+            screening = (await asyncio.to_thread(screen, stripped)).to_dict()
+            redacted = redact(stripped)
+            original = stripped
+        is_payload = stripped.startswith("/")
+        if not is_payload:
+            self._update_area(session, original)
+        session.speaker = SPEAKER_PAYLOADS.get(stripped.split("{")[0], session.speaker)
+
+        contact = contact_details(original) if not is_payload else {}
+        escalation = await self._record(session, redacted, screening, contact, message_id)
+
+        if screening["escalate"]:
+            cue = {"categories": screening["categories"], "immediate_danger": bool(screening["immediate_danger"])}
+            rasa_message, metadata = "/safeguarding_cue" + json.dumps(cue), {"text": redacted}
+        else:
+            rasa_message, metadata = redacted, None
+        remaining = DEADLINE_SECONDS - (time.monotonic() - started)
+        answer = await self._ask_rasa(session.sender_id, rasa_message, metadata, min(self.settings.rasa_timeout, remaining))
+        fallback = answer is None
+        if fallback:
+            messages = fallback_replies(screening, session.area, session.speaker)
+        else:
+            messages = answer
+            self._area_from_replies(session, messages)
+            if screening["immediate_danger"] and not any("999" in (m.get("text") or "") for m in messages):
+                messages.insert(0, say("If you or a child are in danger right now, call 999 straight away."))
+            if not messages:
+                messages = fallback_replies(screening, session.area, session.speaker)
+        if screening.get("unsure") and not screening["escalate"]:
+            session.pending_safety = {"categories": screening["categories"], "text": redacted[:1000]}
+            messages.append(safety_question())
+        await asyncio.to_thread(self.web_store.save_chat_session, session)
+        log.info("turn session=%s escalate=%s immediate=%s unsure=%s fallback=%s ms=%d", session.sender_id[-8:],
+                 screening["escalate"], screening["immediate_danger"], screening.get("unsure"), fallback,
+                 (time.monotonic() - started) * 1000)
+        return Turn(messages, escalation, fallback, screening)
+
+    def _update_area(self, session: ChatSession, text: str) -> None:
+        from bot.places import resolve_area
+
+        try:
+            match = resolve_area(text)
+        except Exception:
+            log.exception("resolve_area failed")
+            return
+        if match is not None:
+            session.area = match.area_id
+
+    def _area_from_replies(self, session: ChatSession, messages: list[dict]) -> None:
+        for message in messages:
+            custom = message.get("custom") or {}
+            area = custom.get("area") if isinstance(custom.get("area"), str) else None
+            if area is None and isinstance(custom.get("pathway"), dict):
+                area = custom["pathway"].get("area")
+            if isinstance(area, str) and _area_of(area):
+                session.area = area
+
+    async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str) -> dict | None:
+        """Record the turn (and escalation) durably before anything is forwarded. A contact given after an
+        escalation is passed to the duty team with that escalation."""
+        given = {kind: ", ".join(values) for kind, values in contact.items()} or None
+        try:
+            escalation = await asyncio.to_thread(
+                self.store.record_turn, session.sender_id, redacted, area=_area_of(session.area),
+                categories=list(screening["categories"]), immediate_danger=bool(screening["immediate_danger"]),
+                escalate=bool(screening["escalate"]), contact=given if screening["escalate"] else None,
+                speaker=session.speaker, message_id=f"{session.sender_id}:{message_id}")
+        except Exception:
+            log.exception("recording the turn failed (session %s)", session.sender_id[-8:])
+            return None
+        if escalation is not None:
+            session.last_escalation_id = escalation["id"]
+            if self.on_escalation:
+                self.on_escalation(escalation)
+        elif given and session.last_escalation_id:
+            if await asyncio.to_thread(self._add_contact, session.last_escalation_id, given) and self.on_escalation:
+                self.on_escalation({"id": session.last_escalation_id})
+        return escalation
+
+    def _add_contact(self, escalation_id: str, given: dict) -> bool:
+        try:
+            self.store.add_contact(escalation_id, given, by="the person, in the chat")
+            return True
+        except Exception:
+            log.exception("passing on a contact failed")
+            return False
+
+    async def _ask_rasa(self, sender: str, message: str, metadata: dict | None, timeout: float) -> list[dict] | None:
+        """Rasa's replies, normalised; None when Rasa is slow, down or answers nonsense."""
+        if timeout <= 0.05:
+            return None
+        body: dict[str, Any] = {"sender": sender, "message": message}
+        if metadata:
+            body["metadata"] = metadata
+        try:
+            async with self.http.post(f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body,
+                                      timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status != 200:
+                    log.warning("rasa answered HTTP %s", response.status)
+                    return None
+                doc = await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
+            log.warning("rasa unavailable: %s", type(err).__name__)
+            return None
+        if not isinstance(doc, list):
+            return None
+        return merge_cards([r for r in (normalise_reply(x) for x in doc) if r])

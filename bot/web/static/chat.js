@@ -1,0 +1,314 @@
+/* The Early Help chat widget. No build step, no dependencies.
+ * Everything the server says is put on the page as text (textContent), never as HTML. */
+(function () {
+  "use strict";
+
+  var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  var log = document.getElementById("log");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("message");
+  var typing = document.getElementById("typing");
+  var errorBanner = document.getElementById("error");
+  var privacy = document.getElementById("privacy");
+  var starters = document.getElementById("starters");
+  var exitButton = document.getElementById("quick-exit");
+  var exitUrl = exitButton.getAttribute("data-exit-url") || "https://www.bbc.co.uk/weather";
+  var busy = false;
+  var lastEscape = 0;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function safeUrl(value) {
+    try {
+      var url = new URL(String(value), window.location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function telHref(phone) {
+    var digits = String(phone).replace(/[^0-9+]/g, "");
+    return digits.length >= 3 ? "tel:" + digits : null;
+  }
+
+  /* Text with web addresses made into links; everything else stays plain text. */
+  function appendText(parent, text) {
+    var pattern = /https?:\/\/[^\s<>"')]+/g;
+    var last = 0;
+    var match;
+    text = String(text);
+    while ((match = pattern.exec(text)) !== null) {
+      var href = match[0].replace(/[.,;:]+$/, "");
+      parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var safe = safeUrl(href);
+      if (safe) {
+        var a = el("a", null, href);
+        a.href = safe;
+        a.rel = "noopener noreferrer";
+        a.target = "_blank";
+        parent.appendChild(a);
+      } else {
+        parent.appendChild(document.createTextNode(href));
+      }
+      last = match.index + href.length;
+    }
+    parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function scrollToEnd() {
+    var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    log.lastElementChild && log.lastElementChild.scrollIntoView({ block: "end", behavior: reduce ? "auto" : "smooth" });
+  }
+
+  function addUserMessage(text) {
+    var item = el("div", "message from-user");
+    item.appendChild(el("span", "visually-hidden", "You said: "));
+    var body = el("p", "bubble");
+    body.textContent = text;
+    item.appendChild(body);
+    log.appendChild(item);
+    scrollToEnd();
+  }
+
+  function field(list, label, value, kind) {
+    if (value === undefined || value === null || value === "") return;
+    var dt = el("dt", null, label);
+    var dd = el("dd");
+    if (kind === "tel") {
+      var href = telHref(value);
+      if (href) {
+        var a = el("a", null, value);
+        a.href = href;
+        dd.appendChild(a);
+      } else {
+        dd.textContent = String(value);
+      }
+    } else if (kind === "url") {
+      var safe = safeUrl(value);
+      if (safe) {
+        var link = el("a", null, value);
+        link.href = safe;
+        link.rel = "noopener noreferrer";
+        link.target = "_blank";
+        dd.appendChild(link);
+      } else {
+        dd.textContent = String(value);
+      }
+    } else {
+      dd.textContent = String(value);
+    }
+    list.appendChild(dt);
+    list.appendChild(dd);
+  }
+
+  function whoFor(service) {
+    var parts = [];
+    if (Array.isArray(service.ages) && service.ages.length === 2) {
+      parts.push("Ages " + service.ages[0] + " to " + service.ages[1]);
+    }
+    if (service.for_whom) parts.push(service.for_whom);
+    if (service.area === "national") parts.push("Anywhere in the UK");
+    return parts.join(". ");
+  }
+
+  function serviceCards(custom) {
+    var wrap = el("div", "cards");
+    var services = Array.isArray(custom.services) ? custom.services : [];
+    services.forEach(function (service) {
+      if (!service || typeof service !== "object") return;
+      var card = el("article", "card service-card");
+      card.appendChild(el("h3", null, service.name || "Service"));
+      if (service.organization && service.organization !== service.name) card.appendChild(el("p", "org", service.organization));
+      var list = el("dl");
+      field(list, "What it does", service.description);
+      field(list, "Who it is for", whoFor(service));
+      field(list, "Phone", service.phone, "tel");
+      field(list, "Email", service.email);
+      field(list, "Website", service.url, "url");
+      field(list, "Opening hours", service.hours);
+      field(list, "Cost", service.cost);
+      card.appendChild(list);
+      wrap.appendChild(card);
+    });
+    return wrap;
+  }
+
+  function pathwayCard(custom) {
+    var doc = custom.pathway || {};
+    var card = el("article", "card pathway-card");
+    card.appendChild(el("h3", null, (doc.area_name || "Your area") + ": level " + (doc.level || "?") + (doc.label ? " (" + doc.label + ")" : "")));
+    if (doc.summary) card.appendChild(el("p", null, doc.summary));
+    if (Array.isArray(doc.steps) && doc.steps.length) {
+      var ol = el("ol");
+      doc.steps.forEach(function (step) { ol.appendChild(el("li", null, step)); });
+      card.appendChild(ol);
+    }
+    var list = el("dl");
+    field(list, "Form or assessment", doc.form);
+    field(list, "Who decides", doc.decides);
+    field(list, "Consent", doc.consent);
+    (Array.isArray(doc.timescales) ? doc.timescales : []).forEach(function (t) {
+      if (t && t.what) field(list, "Timescale: " + t.what, t.within);
+    });
+    (Array.isArray(doc.contacts) ? doc.contacts : []).forEach(function (c) {
+      if (!c) return;
+      if (c.phone) field(list, c.name || "Contact", c.phone, "tel");
+      else if (c.url) field(list, c.name || "Contact", c.url, "url");
+      else field(list, c.name || "Contact", c.email);
+    });
+    field(list, "Source", doc.source);
+    card.appendChild(list);
+    card.appendChild(el("p", "danger", "If a child is in immediate danger, call 999."));
+    return card;
+  }
+
+  function addBotMessage(message) {
+    var item = el("div", "message from-bot");
+    item.appendChild(el("span", "visually-hidden", "Assistant said: "));
+    var custom = message.custom && typeof message.custom === "object" ? message.custom : null;
+    var hasCards = custom && (custom.type === "service_cards" || custom.type === "pathway");
+    if (typeof message.text === "string" && message.text && !hasCards) {
+      var body = el("p", "bubble");
+      appendText(body, message.text);
+      item.appendChild(body);
+    } else if (hasCards && typeof message.text === "string") {
+      var heading = String(message.text).split("\n")[0];
+      if (custom.type === "service_cards" && heading) item.appendChild(el("p", "bubble", heading));
+    }
+    if (custom && custom.type === "service_cards") item.appendChild(serviceCards(custom));
+    if (custom && custom.type === "pathway") item.appendChild(pathwayCard(custom));
+    if (Array.isArray(message.buttons) && message.buttons.length) {
+      var group = el("div", "quick-replies");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", "Suggested answers");
+      message.buttons.forEach(function (button) {
+        if (!button || typeof button.title !== "string") return;
+        var b = el("button", "quick-reply", button.title);
+        b.type = "button";
+        b.setAttribute("data-payload", typeof button.payload === "string" ? button.payload : button.title);
+        b.setAttribute("data-title", button.title);
+        group.appendChild(b);
+      });
+      item.appendChild(group);
+    }
+    if (item.childNodes.length > 1) log.appendChild(item);
+  }
+
+  function showError(text) {
+    errorBanner.textContent = text;
+    errorBanner.hidden = !text;
+  }
+
+  function setBusy(value) {
+    busy = value;
+    typing.hidden = !value;
+    form.setAttribute("aria-busy", value ? "true" : "false");
+  }
+
+  function send(text, shown) {
+    if (busy) return;
+    text = String(text || "");
+    if (!text.trim()) return;
+    privacy.classList.add("seen");
+    starters.hidden = true;
+    addUserMessage(shown || text);
+    showError("");
+    setBusy(true);
+    var id = (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+    fetch("/api/chat", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: JSON.stringify({ message: text, message_id: id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64) })
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (doc) {
+        if (!response.ok) throw new Error(doc && doc.error ? doc.error : "Something went wrong.");
+        return doc;
+      });
+    }).then(function (doc) {
+      (Array.isArray(doc.messages) ? doc.messages : []).forEach(addBotMessage);
+      scrollToEnd();
+    }).catch(function (err) {
+      showError((err && err.message ? err.message : "Something went wrong.") + " If a child is in danger, call 999.");
+    }).then(function () {
+      setBusy(false);
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value;
+    if (!text.trim() || busy) return;
+    input.value = "";
+    send(text);
+    input.focus();
+  });
+
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) return;
+    var button = target.closest(".quick-reply");
+    if (!button || busy) return;
+    var group = button.closest(".quick-replies");
+    if (group) {
+      Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) { b.disabled = true; });
+      button.classList.add("chosen");
+    }
+    send(button.getAttribute("data-payload"), button.getAttribute("data-title"));
+    input.focus();
+  });
+
+  document.getElementById("start-again").addEventListener("click", function () {
+    fetch("/api/chat/reset", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: "{}"
+    }).then(function (response) { return response.json(); }).then(function (doc) {
+      if (doc && doc.csrf) csrf = doc.csrf;
+      while (log.firstChild) log.removeChild(log.firstChild);
+      privacy.classList.remove("seen");
+      starters.hidden = false;
+      showError("");
+      input.value = "";
+      input.focus();
+    }).catch(function () {
+      showError("Could not start again. Reload the page. If a child is in danger, call 999.");
+    });
+  });
+
+  function quickExit() {
+    try {
+      while (log.firstChild) log.removeChild(log.firstChild);
+      input.value = "";
+      fetch("/api/chat/reset", {
+        method: "POST", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: "{}"
+      }).catch(function () { /* leaving matters more */ });
+    } catch (e) { /* leaving matters more */ }
+    window.location.replace(exitUrl);
+  }
+
+  exitButton.addEventListener("click", quickExit);
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var now = Date.now();
+    if (now - lastEscape < 1000) {
+      quickExit();
+    }
+    lastEscape = now;
+  });
+})();

@@ -1,0 +1,504 @@
+"""The family information directory: one object for search, import, export and lookup.
+
+``Directory.open()`` opens (and migrates) the store, seeds it from ``knowledge/directory`` the first
+time (and again whenever those files change), and loads the search index lazily on first search. The
+embedding model is loaded once per process (``bot.embeddings``).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sqlalchemy import Engine, select, text, update
+
+from bot.errors import BadInput
+from bot.paths import home, knowledge_dir
+from directory import schema as t
+from directory import store
+from directory.feeds import Problem, RawRecord, read_path
+from directory.hours import NOT_STATED, describe, local_moment, open_at
+from directory.index import Catalog, area_bit, category_bit, dense_search, index_dir, load_catalog
+from directory.lexical import stem, terms
+from directory.records import RecordError, Service, service_from_oruk, service_to_oruk
+from directory.sanitise import clean_control
+from directory.vocab import CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, check_area, known_area_ids
+
+AREA_NAMES = {
+    "buckinghamshire": "Buckinghamshire",
+    "bath-and-north-east-somerset": "Bath and North East Somerset",
+    "gloucestershire": "Gloucestershire",
+    "north-lincolnshire": "North Lincolnshire",
+}
+
+# Fusion, chosen on the development query set (bench/directory.py prints the comparison).
+RRF_K = 60
+CANDIDATES = 100
+LEXICAL_CUTOFF = 0.3  # lexical hits scoring under this share of the best one only matched common words
+LEXICAL_WEIGHT = 1.0
+DENSE_WEIGHT = 1.0
+LOCAL_BONUS = 0.0015  # about six ranks near the top: a local service wins a near-tie, not a rout
+LOCAL_FIT_RANK = 10
+LOCAL_FIT_SIMILARITY = 0.08
+AGE_BONUS = 0.0003
+
+
+def area_label(area_id: str) -> str:
+    return AREA_NAMES.get(area_id, area_id.replace("-", " ").title())
+
+
+def _clean_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise BadInput(f"the search text must be text, got {type(query).__name__}")
+    text = " ".join(clean_control(query[: MAX_QUERY_CHARS * 4]).split())[:MAX_QUERY_CHARS]
+    if not text:
+        raise BadInput("the search text is empty: say in a few words what help you are looking for")
+    return text
+
+
+def _check_age(age: object) -> int | None:
+    if age is None:
+        return None
+    if isinstance(age, bool) or not isinstance(age, int):
+        raise BadInput(f"age must be a whole number of years from 0 to {MAX_AGE}, got {age!r}"[:200])
+    if not 0 <= age <= MAX_AGE:
+        raise BadInput(f"age {age} is out of range: give the child's age in years, from 0 to {MAX_AGE}")
+    return age
+
+
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise BadInput(f"k (how many results) must be a whole number from 1 to {MAX_K}, got {k!r}"[:200])
+    return k
+
+
+def _check_category(category: object) -> str | None:
+    if category is None:
+        return None
+    if not isinstance(category, str) or category.strip().lower() not in CATEGORIES:
+        raise BadInput(f"unknown category {category!r}; categories: {', '.join(CATEGORIES)}"[:600])
+    return category.strip().lower()
+
+
+def _check_moment(open_now: object) -> dt.datetime | None:
+    if open_now is False or open_now is None:
+        return None
+    if open_now is True:
+        return dt.datetime.now(dt.timezone.utc)
+    if isinstance(open_now, dt.datetime):
+        return open_now
+    if isinstance(open_now, str):
+        try:
+            return dt.datetime.fromisoformat(open_now.strip())
+        except ValueError as err:
+            raise BadInput(f"open_now must be true or an ISO date and time, got {open_now[:60]!r}") from err
+    raise BadInput("open_now must be true, false or a date and time")
+
+
+@contextlib.contextmanager
+def _setup_lock(engine: Engine, url: str):
+    """Serialise migration and seeding across processes: a file lock for SQLite, an advisory lock on PostgreSQL."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        import fcntl
+
+        with open(url[len("sqlite:///"):] + ".setup-lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(482231)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(482231)"))
+    else:
+        yield
+
+
+class Directory:
+    def __init__(self, engine: Engine, url: str, allow_synthetic: bool = False, lexical: str = "auto"):
+        self.engine = engine
+        self.url = url
+        self.allow_synthetic = allow_synthetic
+        self.lexical_mode = lexical
+        self.fusion = "rrf"
+        self._catalog: Catalog | None = None
+        self._lock = threading.RLock()
+
+    # ---- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, seed: bool = True, allow_synthetic: bool = False, lexical: str = "auto") -> "Directory":
+        """Open the directory at ``url`` (default: ``directory.db`` under $EARLYHELP_HOME, or DATABASE_URL).
+
+        ``seed``: load ``knowledge/directory`` into it on first open, and again when those files change.
+        ``allow_synthetic``: accept synthetic records (scale tests only; the real directory refuses them).
+        ``lexical``: "auto" (FTS5 on SQLite, Python BM25 elsewhere), "fts5" or "python".
+        """
+        from bot.db import database_url, make_engine
+
+        url = url or database_url("directory")
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
+        directory = cls(engine, url, allow_synthetic=allow_synthetic, lexical=lexical)
+        with _setup_lock(engine, url):  # two processes opening a new store at once must not both build it
+            t.migrate(engine)
+            if seed:
+                directory.seed()
+        return directory
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def seed(self, folder: Path | None = None) -> dict[str, Any] | None:
+        """Load the default content if it changed since last time; services dropped from it are removed."""
+        folder = folder or knowledge_dir() / "directory"
+        files = sorted(folder.glob("*.json"))
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+        seed_hash = digest.hexdigest()
+        with self.engine.connect() as conn:
+            if store.get_meta(conn, "seed_hash") == seed_hash:
+                return None
+        records: list[RawRecord] = []
+        for file in files:
+            from directory.feeds import read_oruk_json
+
+            records += read_oruk_json(file)
+        services, problems = self._validate(records, [], area=None)
+        if problems:  # the shipped content must be perfect: fail loudly, never half-seed
+            raise RuntimeError("knowledge/directory is invalid: " + "; ".join(p.as_dict()["message"] for p in problems[:5]))
+        if any(s.synthetic for s in services):
+            raise RuntimeError("knowledge/directory must not hold synthetic records")
+        keep = {s.id for s in services}
+        with self.engine.begin() as conn:
+            stale = [
+                sid for sid in conn.execute(select(t.service.c.id).where(t.service.c.origin == "knowledge")).scalars() if sid not in keep
+            ]
+            store.delete_services(conn, stale)
+            report = self._write(conn, services, origin="knowledge")
+            store.set_meta(conn, "seed_hash", seed_hash)
+        report["removed"] = len(stale)
+        return report
+
+    # ---- import / export ------------------------------------------------------------------------
+    def _validate(self, records: Sequence[RawRecord], problems: list[Problem], area: str | None) -> tuple[list[Service], list[Problem]]:
+        problems = list(problems)
+        seen: dict[str, tuple[Service, str]] = {}
+        for record in records:
+            try:
+                service = service_from_oruk(record.data, extra_area=area)
+            except RecordError as err:
+                problems.append(Problem(record.file, record.label, err.field, err.reason))
+                continue
+            except RecursionError:
+                problems.append(Problem(record.file, record.label, "(record)", "nested too deeply"))
+                continue
+            if service.synthetic and not self.allow_synthetic:
+                problems.append(Problem(record.file, record.label, "synthetic",
+                                        "synthetic records are for scale tests and never enter a real directory"))
+                continue
+            if service.id in seen:
+                first, where = seen[service.id]
+                if first.fingerprint() != service.fingerprint():
+                    problems.append(Problem(record.file, record.label, "id",
+                                            f"duplicate id {service.id!r}: {where} already gives a different service with this id"))
+                continue
+            seen[service.id] = (service, f"{record.file} {record.label}")
+        return [s for s, _ in seen.values()], problems
+
+    def _write(self, conn, services: Sequence[Service], origin: str) -> dict[str, Any]:
+        before = store.existing_fingerprints(conn, [s.id for s in services])
+        changed = [s for s in services if before.get(s.id) != s.fingerprint()]
+        if origin == "import":
+            owned = set(conn.execute(select(t.service.c.id).where(t.service.c.origin == "knowledge")).scalars())
+            origins = {s.id: ("knowledge" if s.id in owned else "import") for s in changed}
+        else:
+            origins = {s.id: origin for s in changed}
+        for kind in ("knowledge", "import"):
+            store.write_services(conn, [s for s in changed if origins[s.id] == kind], origin=kind)
+        if changed:
+            generation = int(store.get_meta(conn, "generation") or 0) + 1
+            store.set_meta(conn, "generation", str(generation))
+        return {
+            "imported": sum(1 for s in changed if s.id not in before),
+            "updated": sum(1 for s in changed if s.id in before),
+            "unchanged": len(services) - len(changed),
+        }
+
+    def import_path(self, path: str | Path, area: str | None = None) -> dict[str, Any]:
+        """Import an ORUK JSON file, a folder of them, or an HSDS CSV package, in one transaction.
+
+        Bad records are listed in ``rejected`` (file, record, field, reason) and left out; the rest are
+        written together. ``area`` marks every imported service as covering that area.
+        """
+        area_id = check_area(area) if area is not None else None
+        records, problems = read_path(Path(path))
+        return self.import_records(records, problems, area_id)
+
+    def import_records(self, records: Sequence[RawRecord], problems: Sequence[Problem] = (), area: str | None = None) -> dict[str, Any]:
+        services, problems = self._validate(records, list(problems), area)
+        with self._lock:
+            with self.engine.begin() as conn:
+                report = self._write(conn, services, origin="import")
+            self._catalog = None if report["imported"] or report["updated"] else self._catalog
+        report["rejected"] = [p.as_dict() for p in problems]
+        return report
+
+    def import_services(self, docs: Sequence[dict], area: str | None = None, file: str = "(given)") -> dict[str, Any]:
+        """Import ORUK service objects already in memory (the synthetic generator and tests use this)."""
+        area_id = check_area(area) if area is not None else None
+        records = [RawRecord(file, f"record {i + 1}", doc) for i, doc in enumerate(docs)]
+        return self.import_records(records, (), area_id)
+
+    def export_oruk(self) -> dict[str, Any]:
+        """Every service as an ORUK /services page (``content`` plus paging fields)."""
+        with self.engine.connect() as conn:
+            services = store.read_services(conn)
+        content = [service_to_oruk(s) for s in services]
+        return {"totalElements": len(content), "totalPages": 1, "number": 1, "size": len(content), "first": True,
+                "last": True, "content": content}
+
+    def get(self, service_id: str) -> dict[str, Any] | None:
+        if not isinstance(service_id, str):
+            return None
+        with self.engine.connect() as conn:
+            found = store.read_services(conn, [service_id])
+        return self._result(found[0], score=None, why=[]) if found else None
+
+    def services(self) -> list[Service]:
+        with self.engine.connect() as conn:
+            return store.read_services(conn)
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return store.count(conn)
+
+    # ---- index ----------------------------------------------------------------------------------
+    def catalog(self) -> Catalog:
+        """The search index, loaded on first use and reloaded when another process changed the store."""
+        with self._lock:
+            if self._catalog is not None:
+                with self.engine.connect() as conn:
+                    generation = store.get_meta(conn, "generation") or "0"
+                if generation == self._catalog.generation:
+                    return self._catalog
+            self._catalog = load_catalog(self.engine, index_dir(self.url, home()), lexical=self.lexical_mode)
+            return self._catalog
+
+    # ---- search ---------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        area: str | None = None,
+        age: int | None = None,
+        k: int = 5,
+        category: str | None = None,
+        free_only: bool = False,
+        open_now: bool | dt.datetime = False,
+        send: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The best ``k`` services for ``query``, best first, each saying why it matched."""
+        return self.search_many([query], area=area, age=age, k=k, category=category, free_only=free_only,
+                                open_now=open_now, send=send)[0]
+
+    def search_many(self, queries: Sequence[str], **filters: Any) -> list[list[dict[str, Any]]]:
+        """Several searches with the same filters; the queries are embedded in one batch."""
+        from bot.embeddings import embed
+
+        texts = [_clean_query(q) for q in queries]
+        plan = self._plan(**filters)
+        catalog = self.catalog()
+        vectors = embed(texts) if texts else np.zeros((0, 384), np.float32)
+        return [self._search_one(catalog, text, vectors[i], plan) for i, text in enumerate(texts)]
+
+    def search_requests(self, requests: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]] | BadInput]:
+        """Many searches with their own filters (batch mode): one embedding call, one answer or error each."""
+        from bot.embeddings import embed
+
+        prepared: list[tuple[str, dict] | BadInput] = []
+        for request in requests:
+            try:
+                filters = {key: request[key] for key in ("area", "age", "k", "category", "free_only", "open_now", "send") if key in request}
+                prepared.append((_clean_query(request.get("query")), self._plan(**filters)))
+            except BadInput as err:
+                prepared.append(err)
+        good = [p for p in prepared if not isinstance(p, BadInput)]
+        catalog = self.catalog()
+        vectors = embed([text for text, _ in good]) if good else None
+        out: list[list[dict[str, Any]] | BadInput] = []
+        row = 0
+        for item in prepared:
+            if isinstance(item, BadInput):
+                out.append(item)
+                continue
+            out.append(self._search_one(catalog, item[0], vectors[row], item[1]))
+            row += 1
+        return out
+
+    def _plan(self, area=None, age=None, k=5, category=None, free_only=False, open_now=False, send=False) -> dict[str, Any]:
+        return {
+            "area": check_area(area) if area is not None else None,
+            "age": _check_age(age),
+            "k": _check_k(k),
+            "category": _check_category(category),
+            "free_only": bool(free_only),
+            "moment": _check_moment(open_now),
+            "send": bool(send),
+        }
+
+    def _mask(self, catalog: Catalog, plan: dict[str, Any]) -> np.ndarray | None:
+        mask = None
+
+        def both(current, new):
+            return new if current is None else current & new
+
+        if plan["area"]:
+            mask = both(mask, (catalog.area_bits & (area_bit(plan["area"]) | area_bit(NATIONAL))) != 0)
+        if plan["age"] is not None:
+            age = plan["age"]
+            mask = both(mask, (catalog.min_age <= age) & (catalog.max_age >= age))
+        if plan["category"]:
+            mask = both(mask, (catalog.cat_bits & category_bit(plan["category"])) != 0)
+        if plan["send"]:
+            mask = both(mask, (catalog.cat_bits & category_bit("send")) != 0)
+        if plan["free_only"]:
+            mask = both(mask, catalog.free)
+        if plan["moment"] is not None:
+            rows = [row for row, sched in catalog.schedules.items() if open_at(sched, plan["moment"])]
+            is_open = np.zeros(catalog.size, dtype=bool)
+            is_open[rows] = True
+            mask = both(mask, is_open)
+        return mask
+
+    def _search_one(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[dict]:
+        ranked = self.rank(catalog, text, vector, plan, mode=mode)
+        top = ranked[: plan["k"]]
+        with self.engine.connect() as conn:
+            services = {s.id: s for s in store.read_services(conn, [catalog.ids[row] for row, *_ in top])}
+        words = terms(text)
+        results = []
+        for row, score, lex_rank, dense_sim in top:
+            service = services.get(catalog.ids[row])
+            if service is None:  # deleted by another process since the index loaded
+                continue
+            results.append(self._result(service, score, self._why(service, words, lex_rank, dense_sim, plan)))
+        return results
+
+    def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
+        """(row, fused score, lexical rank, dense similarity) best first, after filters."""
+        mask = self._mask(catalog, plan)
+        lexical: list[int] = []
+        if mode in ("hybrid", "lexical"):
+            limit = CANDIDATES if mask is None else CANDIDATES * 4
+            hits = catalog.lexical.search(terms(text), limit)
+            floor = hits[0][1] * LEXICAL_CUTOFF if hits else 0.0
+            for sid, score in hits:
+                row = catalog.row_of.get(sid)
+                if row is not None and score >= floor and (mask is None or mask[row]):
+                    lexical.append(row)
+            lexical = lexical[:CANDIDATES]
+        dense: list[tuple[int, float]] = []
+        if mode in ("hybrid", "dense"):
+            dense = dense_search(catalog, vector, mask, CANDIDATES)
+        lex_rank = {row: i for i, row in enumerate(lexical)}
+        dense_sim = dict(dense)
+        dense_rank = {row: i for i, (row, _) in enumerate(dense)}
+        scores: dict[int, float] = {}
+        if self.fusion == "blend" and mode == "hybrid":
+            sims = np.array([s for _, s in dense]) if dense else np.zeros(1)
+            lo, hi = float(sims.min()), float(sims.max())
+            for row in set(lex_rank) | set(dense_rank):
+                d = (dense_sim[row] - lo) / (hi - lo + 1e-9) if row in dense_sim else 0.0
+                lx = 1.0 - lex_rank[row] / CANDIDATES if row in lex_rank else 0.0
+                scores[row] = 0.6 * d + 0.4 * lx
+        else:
+            for rank_map, weight in ((lex_rank, LEXICAL_WEIGHT), (dense_rank, DENSE_WEIGHT)):
+                for row, rank in rank_map.items():
+                    scores[row] = scores.get(row, 0.0) + weight / (RRF_K + rank + 1)
+        if mode == "hybrid":
+            if plan["area"]:
+                # A local service gets the bonus only when it fits about as well as the best match: in the
+                # top lexical hits, or close to the best similarity in meaning.
+                local = area_bit(plan["area"])
+                best = dense[0][1] if dense else 1.0
+                for row in scores:
+                    fits = lex_rank.get(row, CANDIDATES) < LOCAL_FIT_RANK or dense_sim.get(row, -1.0) >= best - LOCAL_FIT_SIMILARITY
+                    if fits and catalog.area_bits[row] & local:
+                        scores[row] += LOCAL_BONUS
+            if plan["age"] is not None:
+                for row in scores:
+                    if catalog.min_age[row] >= 0 or catalog.max_age[row] < 999:
+                        scores[row] += AGE_BONUS
+        ordered = sorted(scores.items(), key=lambda item: (-item[1], catalog.ids[item[0]]))
+        return [(row, score, lex_rank.get(row), dense_sim.get(row)) for row, score in ordered]
+
+    # ---- results --------------------------------------------------------------------------------
+    def _why(self, s: Service, words: list[str], lex_rank: int | None, dense_sim: float | None, plan: dict[str, Any]) -> list[str]:
+        why: list[str] = []
+        if lex_rank is not None and words:
+            haystack = {stem(w) for w in s.search_text().lower().replace("'", "").split()}
+            haystack |= {stem(w.strip(".,;:()!?\"")) for w in s.search_text().lower().split()}
+            matched = [w for w in words if stem(w) in haystack or w in haystack]
+            if matched:
+                why.append("mentions " + ", ".join(f"'{w}'" for w in matched[:6]))
+        if dense_sim is not None and dense_sim >= 0.3:
+            why.append(f"close in meaning to what you wrote (similarity {dense_sim:.2f})")
+        elif dense_sim is not None and not why:
+            why.append(f"the nearest in meaning we have (similarity {dense_sim:.2f})")
+        if plan["area"]:
+            if plan["area"] in s.areas:
+                why.append(f"covers {area_label(plan['area'])}")
+            else:
+                why.append("a national service, available in every area")
+        if plan["age"] is not None:
+            if s.min_age is None and s.max_age is None:
+                why.append("no age limits stated")
+            else:
+                why.append(f"for ages {s.min_age if s.min_age is not None else 0}-{s.max_age if s.max_age is not None else MAX_AGE} "
+                           f"(child is {plan['age']})")
+        if plan["category"]:
+            why.append(f"category: {CATEGORIES[plan['category']]}")
+        if plan["send"]:
+            why.append("for children with special educational needs or disabilities")
+        if plan["free_only"]:
+            why.append("free")
+        if plan["moment"] is not None:
+            why.append(f"open at {local_moment(plan['moment']).strftime('%a %H:%M')}")
+        return why
+
+    def _result(self, s: Service, score: float | None, why: list[str]) -> dict[str, Any]:
+        areas: list[str] | str = "national" if s.national else list(s.areas) + list(s.area_names)
+        ages = None if s.min_age is None and s.max_age is None else (s.min_age if s.min_age is not None else 0,
+                                                                       s.max_age if s.max_age is not None else MAX_AGE)
+        return {
+            "id": s.id,
+            "name": s.name,
+            "organization": s.organization,
+            "description": s.description,
+            "phone": s.phones[0].number if s.phones else None,
+            "phones": [{"number": p.number, "description": p.description} for p in s.phones],
+            "email": s.email,
+            "url": s.url,
+            "area": areas,
+            "ages": ages,
+            "hours": describe(s.schedules, s.hours) if (s.schedules or s.hours) else NOT_STATED,
+            "cost": s.cost or "cost not stated in the source document",
+            "free": s.free,
+            "source": s.source,
+            "last_verified": s.last_verified.isoformat() if s.last_verified else None,
+            "synthetic": s.synthetic,
+            "score": None if score is None else round(float(score), 5),
+            "why": why,
+            "category": s.categories[0] if s.categories else None,
+            "categories": list(s.categories),
+        }

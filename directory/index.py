@@ -1,0 +1,265 @@
+"""The in-memory search index: one row per service, with its vector and the facts filters need.
+
+Vectors come from all-MiniLM-L6-v2 (unit length, so inner product is cosine). They are persisted next to
+the database in a file named by a hash of every service's id and text, so a restart loads them instead of
+embedding again, and an import re-embeds only the services whose text changed. Below
+``HNSW_THRESHOLD`` services an exact search (a matrix product, what ``IndexFlatIP`` does) is both exact
+and fast; above it a FAISS HNSW graph (inner product) is built and persisted beside the vectors.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from directory import schema as t
+from directory import store
+from directory.lexical import Fts5Lexical, Lexical, PythonBM25
+from directory.records import CostOption, Schedule
+from directory.vocab import CATEGORIES, CATEGORY_VOCABULARY, NATIONAL, known_area_ids
+
+log = logging.getLogger(__name__)
+
+EMBED_VERSION = "minilm-l6-v2/embed-text-1"
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+NO_AGE_LOW, NO_AGE_HIGH = -1, 999
+
+
+@dataclass
+class Catalog:
+    content_hash: str
+    generation: str
+    ids: list[str]
+    row_of: dict[str, int]
+    vectors: np.ndarray
+    area_bits: np.ndarray  # bit i: known_area_ids()[i]; NATIONAL_BIT: national
+    min_age: np.ndarray
+    max_age: np.ndarray
+    free: np.ndarray
+    cat_bits: np.ndarray
+    synthetic: np.ndarray
+    schedules: dict[int, list[Schedule]]
+    lexical: Lexical
+    hnsw: object | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+
+NATIONAL_BIT = 1 << 15
+
+
+def area_bit(area_id: str) -> int:
+    if area_id == NATIONAL:
+        return NATIONAL_BIT
+    return 1 << known_area_ids().index(area_id)
+
+
+def category_bit(category: str) -> int:
+    return 1 << list(CATEGORIES).index(category)
+
+
+def index_dir(url: str, home: Path) -> Path:
+    """Where a store's vectors live: beside a SQLite file, else under $EARLYHELP_HOME."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and len(url) > len("sqlite:///"):
+        db = Path(url[len("sqlite:///") :])
+        return db.parent / f"{db.stem}-index"
+    import hashlib
+
+    return home / "directory-index" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+
+
+def _vectors(engine: Engine, folder: Path, chash: str, ids: list[str], text_hashes: list[str], timings: dict) -> np.ndarray:
+    """The vectors for ``ids``: loaded if persisted under ``chash``, else built (reusing old ones)."""
+    from bot.embeddings import DIMENSIONS, embed
+
+    target = folder / f"vectors-{chash}.npz"
+    if target.exists():
+        try:
+            with np.load(target) as data:
+                if str(data["version"]) == EMBED_VERSION and list(data["ids"]) == ids:
+                    timings["vectors"] = 0.0
+                    return np.ascontiguousarray(data["vectors"], dtype=np.float32)
+        except Exception:  # noqa: BLE001 - a damaged file is rebuilt, never trusted
+            log.warning("directory vectors %s unreadable; rebuilding", target)
+    reuse: dict[str, np.ndarray] = {}
+    for old in sorted(folder.glob("vectors-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)[:1]:
+        try:
+            with np.load(old) as data:
+                if str(data["version"]) == EMBED_VERSION:
+                    reuse = {h: v for h, v in zip(data["text_hashes"], data["vectors"])}
+        except Exception:  # noqa: BLE001
+            pass
+    vectors = np.zeros((len(ids), DIMENSIONS), dtype=np.float32)
+    todo = [i for i, h in enumerate(text_hashes) if h not in reuse]
+    for i, h in enumerate(text_hashes):
+        if h in reuse:
+            vectors[i] = reuse[h]
+    started = time.perf_counter()
+    if todo:
+        with engine.connect() as conn:
+            for start in range(0, len(todo), 2000):
+                rows = todo[start : start + 2000]
+                services = store.read_services(conn, [ids[i] for i in rows])
+                by_id = {s.id: s for s in services}
+                vectors[rows] = embed([by_id[ids[i]].embed_text() for i in rows], batch_size=64)
+    timings["embedded"] = len(todo)
+    timings["embed_seconds"] = time.perf_counter() - started
+    _save_npz(target, ids=np.array(ids, dtype=object).astype(str), text_hashes=np.array(text_hashes).astype(str),
+              vectors=vectors, version=np.array(EMBED_VERSION))
+    for old in folder.glob("vectors-*.npz"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return vectors
+
+
+def _hnsw(folder: Path, chash: str, vectors: np.ndarray, timings: dict):
+    import faiss
+
+    path = folder / f"hnsw-{chash}.faiss"
+    if path.exists():
+        try:
+            index = faiss.read_index(str(path))
+            if index.ntotal == len(vectors):
+                timings["hnsw_build_seconds"] = 0.0
+                return index
+        except Exception:  # noqa: BLE001
+            log.warning("directory HNSW index %s unreadable; rebuilding", path)
+    started = time.perf_counter()
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.add(vectors)
+    timings["hnsw_build_seconds"] = time.perf_counter() - started
+    tmp = path.with_suffix(".tmp")
+    faiss.write_index(index, str(tmp))
+    os.replace(tmp, path)
+    for old in folder.glob("hnsw-*.faiss"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return index
+
+
+def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog:
+    """Everything search needs, from the store; vectors loaded from disk or built and saved."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        chash, ids, text_hashes = store.content_hash(conn)
+        generation = store.get_meta(conn, "generation") or "0"
+        row_of = {sid: i for i, sid in enumerate(ids)}
+        n = len(ids)
+        area_bits = np.zeros(n, dtype=np.uint16)
+        known = known_area_ids()
+        for sid, area_id in conn.execute(select(t.service_area.c.service_id, t.service_area.c.area_id).where(t.service_area.c.area_id.is_not(None))):
+            if area_id == NATIONAL or area_id in known:
+                area_bits[row_of[sid]] |= area_bit(area_id)
+        min_age = np.full(n, NO_AGE_LOW, dtype=np.int16)
+        max_age = np.full(n, NO_AGE_HIGH, dtype=np.int16)
+        for sid, low, high in conn.execute(select(t.eligibility.c.service_id, t.eligibility.c.minimum_age, t.eligibility.c.maximum_age)):
+            if low is not None:
+                min_age[row_of[sid]] = low
+            if high is not None:
+                max_age[row_of[sid]] = high
+        free = np.zeros(n, dtype=bool)
+        verdicts: dict[str, list] = {}
+        for sid, option, amount in conn.execute(select(t.cost_option.c.service_id, t.cost_option.c.option, t.cost_option.c.amount)):
+            verdicts.setdefault(sid, []).append(CostOption(option, amount).free)
+        from directory.records import _FREE_WORDS
+
+        for sid, fees in conn.execute(select(t.service.c.id, t.service.c.fees).where(t.service.c.fees.is_not(None))):
+            if sid not in verdicts or all(v is None for v in verdicts[sid]):
+                verdicts[sid] = [True if _FREE_WORDS.match(fees) else None]
+        for sid, values in verdicts.items():
+            stated = [v for v in values if v is not None]
+            free[row_of[sid]] = bool(stated) and all(stated)
+        cat_bits = np.zeros(n, dtype=np.uint32)
+        query = (
+            select(t.service_taxonomy.c.service_id, t.taxonomy_term.c.name)
+            .join(t.taxonomy_term, t.taxonomy_term.c.id == t.service_taxonomy.c.taxonomy_term_id)
+            .where(t.taxonomy_term.c.vocabulary == CATEGORY_VOCABULARY)
+        )
+        for sid, name in conn.execute(query):
+            if name in CATEGORIES:
+                cat_bits[row_of[sid]] |= category_bit(name)
+        synthetic = np.zeros(n, dtype=bool)
+        for (sid,) in conn.execute(select(t.service.c.id).where(t.service.c.synthetic.is_(True))):
+            synthetic[row_of[sid]] = True
+        schedules: dict[int, list[Schedule]] = {}
+        for row in conn.execute(select(t.schedule).order_by(t.schedule.c.service_id, t.schedule.c.position)):
+            schedules.setdefault(row_of[row.service_id], []).append(
+                Schedule(tuple(row.byday.split(",")), row.opens_at, row.closes_at, row.description)
+            )
+        use_fts = lexical == "fts5" or (lexical == "auto" and engine.dialect.name == "sqlite")
+        if use_fts:
+            lex: Lexical = Fts5Lexical(engine)
+        else:
+            docs = []
+            for start in range(0, n, 2000):
+                for s in store.read_services(conn, ids[start : start + 2000]):
+                    docs.append((s.id, s.name, s.search_text()))
+            lex = PythonBM25(docs)
+    timings["metadata_seconds"] = time.perf_counter() - started
+    vectors = _vectors(engine, folder, chash, ids, text_hashes, timings)
+    hnsw = _hnsw(folder, chash, vectors, timings) if n >= HNSW_THRESHOLD else None
+    timings["load_seconds"] = time.perf_counter() - started
+    return Catalog(chash, generation, ids, row_of, vectors, area_bits, min_age, max_age, free, cat_bits, synthetic,
+                   schedules, lex, hnsw, timings)
+
+
+def dense_search(catalog: Catalog, query_vector: np.ndarray, mask: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
+    """(row, cosine) best first among rows allowed by ``mask``."""
+    n = catalog.size
+    if n == 0:
+        return []
+    limit = min(limit, n)
+    if catalog.hnsw is not None:
+        import faiss
+
+        q = query_vector.reshape(1, -1).astype(np.float32)
+        if mask is None:
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, limit))
+            scores, rows = catalog.hnsw.search(q, limit, params=params)
+        else:
+            allowed = int(mask.sum())
+            if allowed == 0:
+                return []
+            if allowed < 5000:  # a narrow filter: exact search over the few rows left is cheaper
+                idx = np.flatnonzero(mask)
+                sims = catalog.vectors[idx] @ query_vector
+                top = np.argsort(-sims)[:limit]
+                return [(int(idx[i]), float(sims[i])) for i in top]
+            packed = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(packed))
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH * 2, limit))
+            scores, rows = catalog.hnsw.search(q, limit, params=params)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+    sims = catalog.vectors @ query_vector
+    if mask is not None:
+        sims = np.where(mask, sims, -np.inf)
+    if limit < n:
+        top = np.argpartition(-sims, limit - 1)[:limit]
+        top = top[np.argsort(-sims[top])]
+    else:
+        top = np.argsort(-sims)
+    return [(int(i), float(sims[i])) for i in top if np.isfinite(sims[i])]

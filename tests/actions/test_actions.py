@@ -1,0 +1,134 @@
+"""The Rasa actions as adapters: real rasa-sdk trackers and dispatchers, no Rasa server."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import actions
+
+SLOTS = ("speaker", "area", "place", "child_age", "concern", "detail", "requested_slot", "safeguarding_raised", "shown_services")
+
+
+def tracker(slots: dict | None = None, text: str = "", intent: str | None = None, entities=(), metadata=None, loop=None) -> Tracker:
+    values = {name: None for name in SLOTS} | (slots or {})
+    message = {"text": text, "intent": {"name": intent, "confidence": 1.0} if intent else {}, "entities": list(entities)}
+    if metadata:
+        message["metadata"] = metadata
+    return Tracker("tester", values, message, [], False, None, {"name": loop} if loop else {}, "action_listen")
+
+
+def run(action, t: Tracker):
+    dispatcher = CollectingDispatcher()
+    result = action.run(dispatcher, t, {})
+    if asyncio.iscoroutine(result):
+        result = asyncio.run(result)
+    return dispatcher.messages, result
+
+
+def texts(messages) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+def validate(slot: str, value, t: Tracker | None = None):
+    form = actions.ValidateTriageForm()
+    dispatcher = CollectingDispatcher()
+    result = getattr(form, f"validate_{slot}")(value, dispatcher, t or tracker(), {})
+    return result, dispatcher.messages
+
+
+def test_area_from_a_town():
+    result, _ = validate("area", "we live in Stroud")
+    assert result == {"area": "gloucestershire", "place": "Stroud"}
+
+
+@pytest.mark.parametrize(
+    "text, response", [("asdfgh", "utter_area_not_recognised"), ("SW1A 1AA", "utter_area_not_covered")]
+)
+def test_area_not_recognised_or_not_covered_is_asked_again(text, response):
+    result, messages = validate("area", text)
+    assert result == {"area": None} and messages[0]["response"] == response
+
+
+def test_two_areas_offer_a_choice():
+    result, messages = validate("area", "Stroud or Scunthorpe")
+    assert result == {"area": None}
+    assert {b["title"] for b in messages[0]["buttons"]} == {"Stroud", "Scunthorpe"}
+
+
+@pytest.mark.parametrize("text, age", [("she's 2", 2), ("pregnant", -1), ("not sure", -2)])
+def test_age_read(text, age):
+    assert validate("child_age", text)[0] == {"child_age": age}
+
+
+@pytest.mark.parametrize("text, response", [("thirty", "utter_age_out_of_range"), ("blue", "utter_age_not_understood")])
+def test_age_asked_again(text, response):
+    result, messages = validate("child_age", text)
+    assert result == {"child_age": None} and messages[0]["response"] == response
+
+
+def test_speaker_from_button_intent_and_free_text():
+    assert validate("speaker", "/identify_parent", tracker(intent="identify_parent"))[0] == {"speaker": "parent"}
+    assert validate("speaker", "I'm a health visitor", tracker(intent="nlu_fallback"))[0] == {"speaker": "professional"}
+    result, messages = validate("speaker", "banana", tracker(intent="nlu_fallback"))
+    assert result == {"speaker": None} and messages
+
+
+def test_a_one_word_concern_asks_for_more():
+    result, messages = validate("concern", "hmm")
+    assert result == {"concern": None} and messages[0]["response"] == "utter_concern_too_short"
+    assert validate("concern", "my son refuses to go to school and cries every morning")[0]["concern"]
+
+
+def test_first_message_concern_is_kept():
+    form = actions.ValidateTriageForm()
+    t = tracker(text="my toddler isn't talking yet", intent="describe_concern")
+    assert asyncio.run(form.extract_concern(CollectingDispatcher(), t, {})) == {"concern": "my toddler isn't talking yet"}
+    t = tracker({"requested_slot": "area"}, text="my toddler isn't talking yet", intent="describe_concern")
+    assert asyncio.run(form.extract_concern(CollectingDispatcher(), t, {})) == {}
+
+
+def test_change_detail_clears_the_slot_and_restarts_the_form():
+    messages, events = run(actions.ActionChangeDetail(), tracker({"area": "gloucestershire", "place": "Stroud", "detail": "area"}))
+    assert SlotSet("area", None) in events and SlotSet("place", None) in events
+    assert FollowupAction("triage_form") in events and not messages
+
+
+def test_change_detail_without_saying_what_asks():
+    messages, events = run(actions.ActionChangeDetail(), tracker())
+    assert messages[0]["response"] == "utter_ask_what_to_change"
+    assert not any(isinstance(e, dict) and e.get("event") == "followup" for e in events)
+
+
+def test_start_again_forgets_everything():
+    _, events = run(actions.ActionStartAgain(), tracker({"area": "gloucestershire"}))
+    assert AllSlotsReset() in events and ActiveLoop(None) in events
+
+
+def test_safeguarding_pauses_the_form_and_keeps_the_concern():
+    t = tracker(
+        {"area": "buckinghamshire", "speaker": "parent", "requested_slot": "concern"},
+        text='/safeguarding_cue{"categories": ["physical_abuse"], "immediate_danger": true}',
+        intent="safeguarding_cue",
+        entities=[{"entity": "categories", "value": ["physical_abuse"]}, {"entity": "immediate_danger", "value": True}],
+        metadata={"text": "her dad is hitting her right now"},
+        loop="triage_form",
+    )
+    messages, events = run(actions.ActionSafeguardingResponse(), t)
+    said = texts(messages)
+    assert said.index("999") < said.index("Buckinghamshire")
+    assert ActiveLoop(None) in events and SlotSet("concern", "her dad is hitting her right now") in events
+    assert any(b["payload"] == "/carry_on" for m in messages for b in m.get("buttons", []))
+
+
+def test_safeguarding_without_an_area_lists_every_area():
+    messages, _ = run(
+        actions.ActionSafeguardingResponse(),
+        tracker(intent="safeguarding_cue", entities=[{"entity": "categories", "value": "self_harm"}]),
+    )
+    said = texts(messages)
+    for name in ("Buckinghamshire", "Gloucestershire", "North Lincolnshire", "Bath"):
+        assert name in said

@@ -1,0 +1,352 @@
+"""Real parts for the escalation tests and bench: a webhook receiver, an SMTP sink, and a crash harness.
+
+- :class:`Receiver`: an aiohttp server on 127.0.0.1 (own thread and loop) that checks the HMAC
+  signature, dedupes by ``Idempotency-Key`` in its own SQLite file (``accepted`` has the key as
+  primary key; ``arrivals`` logs every request), and can be told to fail: answer 500 before
+  accepting, or accept and then answer 500 (a lost response), or be slow.
+- :class:`SmtpSink`: an aiosmtpd server on a free loopback port keeping every message.
+- ``python harness.py writer|worker ...``: the child processes of the crash test. The writer records
+  turns in a loop and prints one JSON line per turn only after ``record_turn`` returned (committed):
+  what a person would have seen. The worker runs a DeliveryWorker against the receiver.
+- :func:`chaos`: runs a writer and two workers, SIGKILLs them at random moments and restarts them,
+  then drains and returns everything needed to check that nothing was lost or counted twice.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email import policy as email_policy
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PYTHON = sys.executable
+SECRET = "test-webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Receiver:
+    """A duty system's webhook endpoint, as a real HTTP server that dedupes by idempotency key."""
+
+    def __init__(self, db_path: Path, secret: str = SECRET, *, fail_rate: float = 0.0, lost_response_rate: float = 0.0,
+                 max_delay: float = 0.0, seed: int = 0):
+        self.db_path = Path(db_path)
+        self.secret = secret
+        self.fail_rate, self.lost_response_rate, self.max_delay = fail_rate, lost_response_rate, max_delay
+        self.fail_next = 0  # answer 500 (without accepting) to the next N requests
+        self.lose_next = 0  # accept, then answer 500, for the next N requests
+        self.random = random.Random(seed)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS accepted (key TEXT PRIMARY KEY, escalation_id TEXT, event TEXT,"
+                         " path TEXT, at REAL, body TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS arrivals (n INTEGER PRIMARY KEY, key TEXT, path TEXT, at REAL,"
+                         " outcome TEXT)")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _log(self, key: str | None, path: str, outcome: str) -> None:
+        self._db.execute("INSERT INTO arrivals (key, path, at, outcome) VALUES (?, ?, ?, ?)", (key, path, time.time(), outcome))
+
+    async def _handle(self, request):
+        from aiohttp import web
+
+        from bot.escalation.channels import verify
+
+        body = await request.read()
+        key = request.headers.get("Idempotency-Key")
+        if self.max_delay:
+            await asyncio.sleep(self.random.uniform(0, self.max_delay))
+        with self._lock:
+            if not verify(body, self.secret, request.headers.get("X-EarlyHelp-Signature")):
+                self._log(key, request.path, "bad_signature")
+                return web.json_response({"error": "bad signature"}, status=401)
+            if not key:
+                self._log(key, request.path, "no_key")
+                return web.json_response({"error": "no idempotency key"}, status=400)
+            if self.fail_next > 0 or self.random.random() < self.fail_rate:
+                self.fail_next = max(0, self.fail_next - 1)
+                self._log(key, request.path, "failed")
+                return web.json_response({"error": "unavailable"}, status=500)
+            doc = json.loads(body)
+            new = self._db.execute(
+                "INSERT OR IGNORE INTO accepted (key, escalation_id, event, path, at, body) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, doc["escalation_id"], doc["event"], request.path, time.time(), body.decode()),
+            ).rowcount
+            lost = self.lose_next > 0 or self.random.random() < self.lost_response_rate
+            self.lose_next = max(0, self.lose_next - 1) if lost else self.lose_next
+            self._log(key, request.path, ("accepted" if new else "duplicate") + ("+lost" if lost else ""))
+        if lost:
+            return web.json_response({"error": "response lost"}, status=500)
+        return web.json_response({"ok": True, "duplicate": not new}, status=200)
+
+    def start(self) -> "Receiver":
+        from aiohttp import web
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_post("/{tail:.*}", self._handle)
+            runner = web.AppRunner(app, access_log=None)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            self._ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="webhook-receiver", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("receiver did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._db.close()
+
+    # what the receiver saw
+    def accepted(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, escalation_id, event, path, at, body FROM accepted ORDER BY at").fetchall()
+        return [dict(zip(("key", "escalation_id", "event", "path", "at", "body"), row)) for row in rows]
+
+    def arrivals(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, path, at, outcome FROM arrivals ORDER BY n").fetchall()
+        return [dict(zip(("key", "path", "at", "outcome"), row)) for row in rows]
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port; keeps each message and dedupes by key."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.port = free_port()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                msg = message_from_bytes(envelope.original_content or envelope.content, policy=email_policy.default)
+                sink.messages.append({"to": list(envelope.rcpt_tos), "from": envelope.mail_from, "msg": msg})
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpSink":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def by_key(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for item in self.messages:
+            out.setdefault(item["msg"]["X-EarlyHelp-Idempotency-Key"], []).append(item)
+        return out
+
+
+# -- child processes -----------------------------------------------------------------------------
+
+def writer_main(args: argparse.Namespace) -> None:
+    """Record turns forever (until killed); print a line per turn only once record_turn has returned."""
+    from bot.escalation import EscalationStore
+
+    store = EscalationStore.open(args.url, channels=["inbox", "webhook"])
+    rng = random.Random(args.start * 7919 + os.getpid())
+    areas = ["north-lincolnshire", "gloucestershire", "buckinghamshire", None]
+    for n in range(args.start, args.start + args.limit):
+        escalate = n % 4 != 3  # every fourth turn is an ordinary one
+        started = time.perf_counter()
+        esc = store.record_turn(
+            args.session,
+            f"turn {n}: [redacted] says he hurts me and I must not tell anyone",
+            area=areas[n % len(areas)],
+            categories=["physical_abuse"] if escalate else [],
+            immediate_danger=n % 5 == 0,
+            escalate=escalate,
+            contact={"phone": "[redacted]"} if n % 7 == 0 else None,
+            message_id=f"m{n}",
+        )
+        ms = (time.perf_counter() - started) * 1000
+        sys.stdout.write(json.dumps({"n": n, "id": esc["id"] if esc else None, "ms": round(ms, 3)}) + "\n")
+        sys.stdout.flush()
+        time.sleep(rng.uniform(0.002, args.pause))
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    from bot.escalation import DeliveryWorker, EscalationStore, InboxChannel, WebhookChannel
+
+    store = EscalationStore.open(args.url, channels=["inbox", "webhook"])
+    worker = DeliveryWorker(
+        store,
+        channels=[InboxChannel(store), WebhookChannel(args.hook, args.secret, timeout=args.lease * 0.7)],
+        lease=dt.timedelta(seconds=args.lease),
+        backoff_base=0.05,
+        backoff_cap=0.5,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await worker.run_forever(poll_interval=args.poll, stop_event=stop)
+
+    asyncio.run(main())
+
+
+# -- the crash harness ---------------------------------------------------------------------------
+
+@dataclass
+class ChaosResult:
+    url: str
+    cycles: int
+    printed: list[dict] = field(default_factory=list)
+    kills: dict[str, int] = field(default_factory=dict)
+    restarts: int = 0
+    drained_in: float = 0.0
+    outbox: dict[str, int] = field(default_factory=dict)
+    accepted: list[dict] = field(default_factory=list)
+    arrivals: list[dict] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def _printed(path: Path) -> list[dict]:
+    out = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by SIGKILL was never "shown to the person"
+                continue
+    return out
+
+
+def chaos(workdir: Path, cycles: int, *, gap: tuple[float, float] = (0.2, 0.7), lease: float = 1.0,
+          drain_timeout: float = 20.0, seed: int = 1, receiver_faults: bool = True, log=None,
+          choices: list[list[str]] | None = None) -> ChaosResult:
+    """Writer + two workers, SIGKILLed at random moments ``cycles`` times and restarted; then drain."""
+    from bot.escalation import EscalationStore
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{workdir / 'escalations.db'}"
+    EscalationStore.open(url, channels=["inbox", "webhook"]).dispose()  # create the schema once, up front
+    receiver = Receiver(workdir / "receiver.db", fail_rate=0.05 if receiver_faults else 0.0,
+                        lost_response_rate=0.05 if receiver_faults else 0.0, max_delay=0.03, seed=seed).start()
+    rng = random.Random(seed)
+    out_path = workdir / "writer.out"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", EARLYHELP_HOME=str(workdir))
+    me = str(Path(__file__).resolve())
+    result = ChaosResult(url=url, cycles=cycles, kills={"writer": 0, "worker1": 0, "worker2": 0})
+    started = time.monotonic()
+
+    def start(role: str) -> subprocess.Popen:
+        if role == "writer":
+            done = _printed(out_path)
+            first = max((p["n"] for p in done), default=-1) + 1  # the client resends what it never saw answered
+            cmd = [PYTHON, me, "writer", "--url", url, "--start", str(first)]
+            with open(out_path, "a") as sink:
+                return subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+        cmd = [PYTHON, me, "worker", "--url", url, "--hook", receiver.url(), "--lease", str(lease)]
+        with open(workdir / f"{role}.err", "a") as errors:
+            return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=REPO)
+
+    procs = {role: start(role) for role in ("writer", "worker1", "worker2")}
+    choices = choices or [["writer"], ["worker1"], ["worker2"], ["writer", "worker1"], ["worker1", "worker2"],
+                          ["writer", "worker1", "worker2"]]
+    try:
+        for cycle in range(cycles):
+            time.sleep(rng.uniform(*gap))
+            for role in rng.choice(choices):
+                procs[role].send_signal(signal.SIGKILL)
+                procs[role].wait(10)
+                result.kills[role] += 1
+                procs[role] = start(role)
+                result.restarts += 1
+            if log and (cycle + 1) % 50 == 0:
+                log(f"  cycle {cycle + 1}/{cycles}: {len(_printed(out_path))} turns answered")
+        # the person stops talking: the writer is killed one last time, the workers drain
+        procs["writer"].send_signal(signal.SIGKILL)
+        procs["writer"].wait(10)
+        store = EscalationStore.open(url, channels=["inbox", "webhook"])
+        drain_start = time.monotonic()
+        while time.monotonic() - drain_start < drain_timeout:
+            counts = store.outbox_counts()
+            if not counts.get("pending") and not counts.get("sending"):
+                break
+            time.sleep(0.1)
+        result.drained_in = time.monotonic() - drain_start
+        result.outbox = store.outbox_counts()
+        store.dispose()
+    finally:
+        for role, proc in procs.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for role, proc in procs.items():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        result.accepted = receiver.accepted()
+        result.arrivals = receiver.arrivals()
+        receiver.stop()
+    result.printed = _printed(out_path)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="role", required=True)
+    w = sub.add_parser("writer")
+    w.add_argument("--url", required=True)
+    w.add_argument("--session", default="crash-session")
+    w.add_argument("--start", type=int, default=0)
+    w.add_argument("--limit", type=int, default=1_000_000)
+    w.add_argument("--pause", type=float, default=0.02)
+    k = sub.add_parser("worker")
+    k.add_argument("--url", required=True)
+    k.add_argument("--hook", required=True)
+    k.add_argument("--secret", default=SECRET)
+    k.add_argument("--lease", type=float, default=1.0)
+    k.add_argument("--poll", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    writer_main(args) if args.role == "writer" else worker_main(args)
+
+
+if __name__ == "__main__":
+    main()

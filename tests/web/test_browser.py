@@ -1,0 +1,288 @@
+"""The widget and the duty inbox in headless Chromium, against the real app on a loopback port.
+
+Rasa here is either down (the gateway's own answers) or the recording stand-in from conftest (to make the
+server say hostile things); whole conversations with the real Rasa are in test_browser_stack.py.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.web.browser import EXIT_URL, axe_violations, launch, neutral_site
+from tests.web.conftest import add_duty_user, open_store
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with playwright_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def browser(playwright):
+    contexts = []
+
+    def open_browser(**options):
+        context, close = launch(playwright, **options)
+        contexts.append(close)
+        return context
+
+    yield open_browser
+    for close in contexts:
+        close()
+
+
+def csp_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    return errors
+
+
+def send(page, text: str) -> None:
+    page.get_by_label("Your message").fill(text)
+    page.get_by_label("Your message").press("Enter")
+
+
+def exchange(page, text: str, timeout: float = 5000):
+    """Send ``text`` and wait for the whole answer; returns a locator of the new assistant messages."""
+    before = page.locator(".from-bot").count()
+    send(page, text)
+    deadline = time.monotonic() + timeout / 1000
+    while page.locator(".from-bot").count() <= before:
+        assert time.monotonic() < deadline, f"no answer to {text!r}"
+        page.wait_for_timeout(50)
+    expect(page.locator("#typing")).to_be_hidden(timeout=timeout)
+    return page.locator(f".from-bot >> nth=-1")
+
+
+# -- the widget --------------------------------------------------------------------------------------------
+
+
+def test_privacy_notice_first_then_a_conversation_with_the_fallback(make_settings, serve, browser):
+    server = serve(make_settings())
+    page = browser().new_page()
+    errors = csp_errors(page)
+    page.goto(server.url + "/")
+    notice = page.locator("#privacy")
+    expect(notice).to_contain_text("If a child is in danger, call 999")
+    expect(notice).to_contain_text("What is kept")
+    expect(notice).to_contain_text("Who sees it")
+    expect(notice).to_contain_text("For how long")
+    send(page, "hello, we live in Stroud")
+    expect(page.locator(".from-user .bubble").last).to_have_text("hello, we live in Stroud")
+    expect(page.locator(".from-bot").last).to_contain_text("Gloucestershire", timeout=5000)
+    expect(page.locator("#typing")).to_be_hidden()
+    assert errors == []
+
+
+def test_hostile_text_from_the_server_and_the_person_is_shown_as_text(make_settings, serve, browser, rasa_in_thread):
+    evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    recorder = rasa_in_thread(reply=[
+        {"text": evil, "buttons": [{"title": "<b onmouseover=alert(1)>Bold</b>", "payload": "/greet"}]},
+        {"custom": {"type": "service_cards", "services": [
+            {"name": "<script>window.__pwned=3</script>Family Hub", "description": evil, "phone": "01452 000000",
+             "url": "javascript:window.__pwned=4", "hours": "<i>9 to 5</i>", "ages": [0, 5]}]}},
+    ])
+    server = serve(make_settings(rasa_url=recorder.url))
+    page = browser(bypass_csp=True).new_page()  # no CSP safety net: the page's own code must be safe
+    page.goto(server.url + "/")
+    send(page, "<img src=y onerror=\"window.__pwned=5\">hi")
+    card = page.locator(".service-card")
+    expect(card).to_be_visible(timeout=5000)
+    expect(page.locator(".from-user .bubble").last).to_have_text("<img src=y onerror=\"window.__pwned=5\">hi")
+    expect(page.locator(".from-bot .bubble").first).to_have_text(evil)
+    expect(card.locator("h3")).to_have_text("<script>window.__pwned=3</script>Family Hub")
+    expect(page.get_by_role("button", name="<b onmouseover=alert(1)>Bold</b>")).to_be_visible()
+    assert page.locator("#log img, #log script, #log b, #log i").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert card.get_by_role("link", name="01452 000000").get_attribute("href") == "tel:01452000000"
+    assert card.locator("a[href^='javascript']").count() == 0
+    expect(card).to_contain_text("Ages 0 to 5")
+
+
+def test_quick_exit_button_replaces_the_page_in_history(make_settings, serve, browser):
+    server = serve(make_settings())
+    context = browser()
+    neutral_site(context)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    send(page, "something private")
+    expect(page.locator(".from-bot").last).to_be_visible(timeout=5000)
+    started = time.monotonic()
+    page.get_by_role("button", name="Leave this site quickly").click()
+    page.wait_for_url(EXIT_URL + "**", timeout=3000)
+    assert time.monotonic() - started < 2
+    page.go_back()
+    assert not page.url.startswith(server.url), "Back must not return to the chat"
+
+
+def test_quick_exit_by_pressing_escape_twice(make_settings, serve, browser):
+    server = serve(make_settings())
+    context = browser()
+    neutral_site(context)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.get_by_label("Your message").fill("typing something")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1200)  # one press, then a pause: still here
+    assert page.url.startswith(server.url)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.wait_for_url(EXIT_URL + "**", timeout=3000)
+    page.go_back()
+    assert not page.url.startswith(server.url)
+
+
+def test_keyboard_only_use_with_visible_focus(make_settings, serve, browser, rasa_in_thread):
+    recorder = rasa_in_thread(reply=[{"text": "Who are you?", "buttons": [
+        {"title": "A parent or carer", "payload": "/identify_parent"},
+        {"title": "A young person", "payload": "/identify_young_person"}]}])
+    server = serve(make_settings(rasa_url=recorder.url))
+    page = browser().new_page()
+    errors = csp_errors(page)
+    page.goto(server.url + "/")
+    order = []
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+        style = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert style not in ("none", ""), f"no visible focus on {order[-1]}"
+    assert order[0] == "Skip to the message box"
+    assert order[1] == "quick-exit"
+    while page.evaluate("document.activeElement.textContent.trim()") != "Skip to the message box":
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # the skip link
+    assert page.evaluate("document.activeElement.id") == "message"
+    page.keyboard.type("hello")
+    page.keyboard.press("Enter")
+    quick = page.get_by_role("button", name="A parent or carer")
+    expect(quick).to_be_visible(timeout=5000)
+    assert page.evaluate("document.activeElement.id") == "message"  # focus stays in the box
+    # reach the quick reply with Shift+Tab only and choose it with the keyboard
+    for _ in range(10):
+        if page.evaluate("document.activeElement.textContent.trim()") == "A parent or carer":
+            break
+        page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "A parent or carer"
+    page.keyboard.press("Space")
+    expect(page.locator(".from-user .bubble").last).to_have_text("A parent or carer")
+    assert recorder.received[-1]["message"] == "/identify_parent"
+    # the conversation is announced politely to screen readers
+    assert page.get_attribute("#log", "aria-live") == "polite"
+    assert errors == []
+
+
+def test_reduced_motion_stops_the_typing_animation(make_settings, serve, browser):
+    server = serve(make_settings())
+    page = browser(reduced_motion="reduce").new_page()
+    page.goto(server.url + "/")
+    assert page.evaluate("getComputedStyle(document.querySelector('.dots span')).animationName") == "none"
+
+
+@pytest.mark.parametrize("width, height", [(375, 740), (320, 256)])  # a phone; 1280 px at 400% zoom
+def test_fits_a_phone_and_400_percent_zoom_without_sideways_scrolling(make_settings, serve, browser, width, height):
+    server = serve(make_settings())
+    page = browser(viewport={"width": width, "height": height}).new_page()
+    page.goto(server.url + "/")
+    send(page, "we live in Stroud, what help is there?")
+    expect(page.locator(".from-bot").last).to_be_visible(timeout=5000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    exit_box = page.get_by_role("button", name="Leave this site quickly").bounding_box()
+    assert exit_box and exit_box["x"] >= 0 and exit_box["x"] + exit_box["width"] <= width
+
+
+def test_axe_finds_no_serious_problems_in_the_widget(make_settings, serve, browser, rasa_in_thread):
+    recorder = rasa_in_thread(reply=[
+        {"text": "Services that may help:", "buttons": [{"title": "Show more", "payload": "/show_more_services"}]},
+        {"custom": {"type": "service_cards", "services": [
+            {"name": "Family Hub", "organization": "Council", "description": "Play and stay sessions", "phone": "01452 000000",
+             "url": "https://example.org/hub", "hours": "Mon to Fri 9 to 5", "ages": [0, 5]}]}},
+        {"custom": {"type": "pathway", "pathway": {"area_name": "Gloucestershire", "level": 2, "label": "Early help",
+                                                   "summary": "Talk to the family", "steps": ["Ask consent", "Refer"],
+                                                   "consent": "Needed", "contacts": [{"name": "Hub", "phone": "01452 1"}],
+                                                   "source": "Council guidance"}}},
+    ])
+    server = serve(make_settings(rasa_url=recorder.url))
+    page = browser(bypass_csp=True).new_page()
+    page.goto(server.url + "/")
+    assert axe_violations(page) == []
+    send(page, "hello")
+    expect(page.locator(".pathway-card")).to_be_visible(timeout=5000)
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert axe_violations(page) == []
+
+
+# -- the duty inbox ----------------------------------------------------------------------------------------
+
+
+def log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(base + "/duty/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/duty")
+
+
+def test_a_duty_worker_sees_a_new_escalation_live_and_acknowledges_it(make_settings, serve, browser):
+    settings = make_settings(sse_poll_seconds=0.5)
+    server = serve(settings)
+    glos = add_duty_user(settings, "glos.duty", ["gloucestershire"])
+    bucks = add_duty_user(settings, "bucks.duty", ["buckinghamshire"])
+    context = browser()
+    worker = context.new_page()
+    errors = csp_errors(worker)
+    log_in(worker, server.url, "glos.duty", glos)
+    expect(worker.locator("#empty")).to_be_visible()
+    expect(worker.locator("#live-state")).to_contain_text("Live", timeout=5000)
+    other = browser().new_page()
+    log_in(other, server.url, "bucks.duty", bucks)
+
+    person = browser().new_page()
+    person.goto(server.url + "/")
+    exchange(person, "we live in Cheltenham")
+    exchange(person, "my stepdad is hitting my sister right now")
+    expect(person.locator(".from-bot").nth(-3)).to_contain_text("999")
+
+    item = worker.locator(".escalation")
+    expect(item).to_have_count(1, timeout=8000)  # no reload: it arrived over server-sent events
+    expect(item).to_contain_text("Immediate danger")
+    expect(item).to_contain_text("Gloucestershire")
+    expect(item).to_contain_text("my stepdad is hitting my sister right now")
+    expect(worker.locator("#announce")).to_have_text("A new escalation has arrived.")
+    item.get_by_role("button", name="Acknowledge").click()
+    expect(item).to_contain_text("Acknowledged by", timeout=5000)
+    item.get_by_label("Add a note").fill("Phoned the MASH")
+    item.get_by_role("button", name="Add note").click()
+    item.locator("summary").click()
+    expect(item.locator(".history")).to_contain_text("Phoned the MASH", timeout=5000)
+    (escalation,) = open_store(settings).list()
+    assert escalation["status"] == "acknowledged" and escalation["acknowledged_by"] == "glos.duty"
+    # the other area's worker never sees it
+    other.reload()
+    expect(other.locator("#empty")).to_be_visible()
+    assert other.locator(".escalation").count() == 0
+    assert errors == []
+
+
+def test_axe_finds_no_serious_problems_in_the_inbox(make_settings, serve, browser):
+    settings = make_settings()
+    server = serve(settings)
+    password = add_duty_user(settings, "axe.duty", ["north-lincolnshire"])
+    person = browser().new_page()
+    person.goto(server.url + "/")
+    exchange(person, "Scunthorpe")
+    exchange(person, "my dad hits me, you can call me on 07700 900123")
+    page = browser(bypass_csp=True).new_page()
+    page.goto(server.url + "/duty/login")
+    assert axe_violations(page) == []
+    log_in(page, server.url, "axe.duty", password)
+    expect(page.locator(".escalation")).to_have_count(1, timeout=5000)
+    expect(page.locator(".escalation")).to_contain_text(re.compile(r"phone: 07700 900123"))
+    assert axe_violations(page) == []
