@@ -13,9 +13,15 @@ _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five".split()
+        "sixteen seventeen eighteen nineteen".split()
     )
 }
+# "twenty", "thirty-two": read so that an adult's age is answered as out of range, not as not understood
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+for _tens, _value in _TENS.items():
+    _NUMBER_WORDS[_tens] = _value
+    for _unit in range(1, 10):
+        _NUMBER_WORDS[f"{_tens}-{list(_NUMBER_WORDS)[_unit]}"] = _value + _unit
 _PROFESSIONAL = re.compile(
     r"\b(teacher|teach|school nurse|nurse|health visitor|gp|doctor|social worker|youth worker|senco|dsl|"
     r"safeguarding lead|practitioner|professional|head ?teacher|family support worker|midwife|police|"
@@ -83,11 +89,14 @@ def read_age(text: str) -> int | None:
         return int(school_year.group(2)) + 5  # Year 1 children are 5 turning 6
     if re.search(r"\breception\b", low):
         return 4
-    numbers = [_to_int(tok) for tok in re.findall(r"[a-z]+(?:-[a-z]+)?|\d+", low.replace("twenty ", "twenty-"))]
+    numbers = [_to_int(tok) for tok in re.findall(r"[a-z]+(?:-[a-z]+)?|\d+", _TENS_SPACE.sub(r"\1-", low))]
     numbers = [n for n in numbers if n is not None]
     if len(set(numbers)) == 1 and 0 <= numbers[0] <= 120:
         return numbers[0]
     return None
+
+
+_TENS_SPACE = re.compile(r"\b(" + "|".join(_TENS) + r") (?=(one|two|three|four|five|six|seven|eight|nine)\b)")
 
 
 def _to_int(token: str) -> int | None:
