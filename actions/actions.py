@@ -17,7 +17,7 @@ from rasa_sdk.types import DomainDict
 from bot import replies
 from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker
 from bot.errors import BadInput
-from bot.places import find_places, outward_code
+from bot.places import elsewhere, find_places, outward_code
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class ValidateTriageForm(FormValidationAction):
                 text="That could be more than one area. Which one do you mean?",
                 buttons=[{"title": m.matched, "payload": m.matched} for m in matches],
             )
-        elif outward_code(str(value)):
-            dispatcher.utter_message(response="utter_area_not_covered")  # a real postcode elsewhere
+        elif outward_code(str(value)) or elsewhere(str(value)):
+            dispatcher.utter_message(response="utter_area_not_covered")  # a real place, not ours
         else:
             dispatcher.utter_message(response="utter_area_not_recognised")
         return {"area": None}
@@ -125,7 +125,9 @@ class ActionConfirmDetails(Action):
                 )
             ],
         )
-        return []
+        # a fresh check means a fresh answer: forget the guided questions of any earlier answer
+        return [SlotSet("shown_level", None), SlotSet("pending_question", None), SlotSet("questions_asked", []),
+                SlotSet("triage_answers", {})]
 
 
 @lru_cache(maxsize=1)
@@ -136,14 +138,16 @@ def _directory():
     return Directory.open()
 
 
-def _services(tracker: Tracker, k: int) -> list[dict]:
+def _services(tracker: Tracker, k: int, concern: str | None = None) -> list[dict]:
     age = tracker.get_slot("child_age")
     age = int(age) if age is not None and int(age) >= 0 else None
-    return _directory().search(tracker.get_slot("concern") or "", area=tracker.get_slot("area"), age=age, k=k)
+    query = concern if concern is not None else tracker.get_slot("concern") or ""
+    return _directory().search(query, area=tracker.get_slot("area"), age=age, k=k)
 
 
 class ActionGiveAnswer(Action):
-    """The level of need in plain words (a pathway for professionals), then matching services."""
+    """Up to three guided questions while the level is unclear, then the level in plain words (a pathway
+    for professionals) and matching services. Also takes the answers to those questions, by button or typed."""
 
     def name(self) -> str:
         return "action_give_answer"
@@ -151,12 +155,45 @@ class ActionGiveAnswer(Action):
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         speaker, area = tracker.get_slot("speaker"), tracker.get_slot("area")
         age = tracker.get_slot("child_age")
-        messages, _assessment = replies.level_answer(
-            speaker, area, None if age is None else int(age), tracker.get_slot("concern") or ""
-        )
+        age = None if age is None else int(age)
+        concern = tracker.get_slot("concern") or ""
+        answers = dict(tracker.get_slot("triage_answers") or {})
+        asked = list(tracker.get_slot("questions_asked") or [])
+        pending = tracker.get_slot("pending_question")
+        intent, text = latest_intent(tracker), tracker.latest_message.get("text") or ""
         events: list[EventType] = []
+
+        if intent == "answer_question":  # a button: the payload names the question and the answer
+            given = {e.get("entity"): e.get("value") for e in tracker.latest_message.get("entities", [])}
+            if isinstance(given.get("question"), str) and given.get("answer") is not None:
+                answers[given["question"]] = str(given["answer"])
+        elif pending:
+            value = replies.match_option(pending, text)
+            if value is not None:
+                answers[pending["id"]] = value
+            elif intent in ("describe_concern", "nlu_fallback", "out_of_scope") and len(text.split()) >= 3:
+                concern = f"{concern}\n{text}".strip()  # more detail instead of a button: keep it, move on
+                events.append(SlotSet("concern", concern))
+            else:
+                send(dispatcher, [replies.followup_question(pending, again=True)])
+                return []
+        elif intent in ("affirm", "deny") and tracker.get_slot("shown_level"):
+            # "is there anything else?" -> yes / no
+            dispatcher.utter_message(response="utter_ask_what_else" if intent == "affirm" else "utter_goodbye")
+            return []
+        elif intent == "describe_concern" and tracker.get_slot("shown_level"):
+            concern = f"{concern}\n{text}".strip()  # more about the same family after the answer
+            events.append(SlotSet("concern", concern))
+        events += [SlotSet("triage_answers", answers), SlotSet("pending_question", None)]
+
+        question = replies.next_followup(speaker, area, age, concern, answers, asked=len(asked))
+        if question is not None and question["id"] not in asked:
+            send(dispatcher, [replies.followup_question(question)])
+            return events + [SlotSet("pending_question", question), SlotSet("questions_asked", asked + [question["id"]])]
+
+        messages, assessment = replies.level_answer(speaker, area, age, concern, answers=answers)
         try:
-            services = _services(tracker, SERVICES_SHOWN_FIRST)
+            services = _services(tracker, SERVICES_SHOWN_FIRST, concern)
         except BadInput:
             services = []
         if services:
@@ -166,7 +203,7 @@ class ActionGiveAnswer(Action):
         messages += replies.talk_to_person(area)
         messages.append(replies.say("Is there anything else I can help with?", [("Start again", "/start_again")]))
         send(dispatcher, messages)
-        return events
+        return events + [SlotSet("shown_level", assessment["shared_level"])]
 
 
 class ActionShowMoreServices(Action):

@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import yaml
+
 from bot.areas import load_areas
+from bot.paths import knowledge_dir
 
 _POSTCODE = re.compile(r"\b([a-z]{1,2}[0-9][0-9a-z]?)(?:\s*([0-9][a-z]{2}))?\b")
 _FULL_POSTCODE = re.compile(r"\b([A-Za-z]{1,2}[0-9][0-9A-Za-z]?)\s*[0-9][A-Za-z]{2}\b")
@@ -53,6 +56,27 @@ def _districts() -> dict[str, str]:
     return {d.lower(): a.id for a in load_areas().values() for d in a.places.postcode_districts}
 
 
+@lru_cache(maxsize=1)
+def _elsewhere() -> dict[str, str]:
+    """Names of places outside our areas that contain one of our names, to where they are."""
+    path = knowledge_dir() / "places" / "elsewhere.yml"
+    if not path.exists():
+        return {}
+    entries = yaml.safe_load(path.read_text())["places"]
+    return {normalise(e["name"]): e["is_in"] for e in entries}
+
+
+def elsewhere(text: str) -> str | None:
+    """Where the text's place is, when it names a place outside our areas that sounds like one of ours."""
+    if not isinstance(text, str):
+        return None
+    norm = f" {normalise(text)} "
+    for name in sorted(_elsewhere(), key=len, reverse=True):
+        if f" {name} " in norm:
+            return _elsewhere()[name]
+    return None
+
+
 def _distinct(matches: list[PlaceMatch]) -> list[PlaceMatch]:
     seen: dict[str, PlaceMatch] = {}
     for match in matches:
@@ -65,6 +89,8 @@ def find_places(text: str) -> list[PlaceMatch]:
     if not isinstance(text, str) or not text.strip():
         return []
     norm = f" {normalise(text)} "
+    for name in sorted(_elsewhere(), key=len, reverse=True):
+        norm = norm.replace(f" {name} ", " elsewhere ")
     found: list[PlaceMatch] = []
     for code, _inward in _POSTCODE.findall(norm):
         area_id = _districts().get(code)

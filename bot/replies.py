@@ -7,6 +7,8 @@ their sources; nothing here is a number or a name typed by hand, except 999.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from typing import Any, Iterable
 
 from bot.areas import Area, get_area, load_areas
@@ -132,16 +134,85 @@ def safety_answer(
     return replies
 
 
-def level_answer(speaker: str | None, area_id: str, age: int | None, concern: str, at: str | dt.datetime | None = None) -> tuple[list[Reply], dict]:
+MAX_FOLLOWUPS = 3  # guided questions at most before the answer: enough to settle a level, not an interrogation
+
+
+def _triage_answers(speaker: str | None, age: int | None, answers: dict[str, Any] | None) -> dict[str, Any]:
+    given: dict[str, Any] = {k: v for k, v in (answers or {}).items() if v is not None}
+    if speaker:
+        given["speaker"] = speaker
+    if age is not None and age >= 0:
+        given["age"] = int(age)
+    return given
+
+
+def next_followup(speaker: str | None, area_id: str, age: int | None, concern: str,
+                  answers: dict[str, Any] | None = None, asked: int = 0) -> dict | None:
+    """The guided question to ask before the answer, or None when the level is clear enough (or we have
+    asked ``MAX_FOLLOWUPS`` already). A question is ``{"id", "text", "options": [{"title", "value"}]}``."""
+    from bot.triage import assess
+
+    if asked >= MAX_FOLLOWUPS:
+        return None
+    assessment = assess(concern, answers=_triage_answers(speaker, age, answers), area=area_id)
+    if assessment.needs_more or not assessment.next_questions:
+        return None
+    return assessment.next_questions[0]
+
+
+def followup_question(question: dict, again: bool = False) -> Reply:
+    """A guided question with one button per answer (the payload carries the question id and the value)."""
+    text = question["text"]
+    if again:
+        text = "Sorry, I didn't catch that. " + text + " Please choose one of these."
+    buttons = [
+        (o["title"], "/answer_question" + json.dumps({"question": question["id"], "answer": o["value"]}))
+        for o in question["options"]
+    ]
+    return say(text, buttons)
+
+
+_YES = {"yes", "y", "yeah", "yep", "yh", "ye", "yes it is", "yes they have", "correct"}
+_NO = {"no", "n", "nope", "nah", "no one", "noone", "nobody", "not really"}
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("’", "'"))).strip()
+
+
+def match_option(question: dict, text: str) -> str | None:
+    """The option a typed reply picks ("yeah" -> yes, "a few weeks" -> weeks), or None."""
+    if not isinstance(text, str):
+        return None
+    typed = _plain(text)
+    if not typed:
+        return None
+    options = question.get("options", [])
+    for option in options:
+        if typed in (_plain(option["title"]), _plain(str(option["value"]))):
+            return option["value"]
+    values = {str(o["value"]).lower(): o["value"] for o in options}
+    if "yes" in values and typed in _YES:
+        return values["yes"]
+    if "no" in values and typed in _NO:
+        return values["no"]
+    if "unsure" in values and re.search(r"\b(not sure|unsure|dont know|don't know|dunno|maybe)\b", typed):
+        return values["unsure"]
+    for option in options:  # "several things really", "months now"
+        for word in (_plain(option["title"]), _plain(str(option["value"]))):
+            if word and re.search(rf"\b{re.escape(word)}\b", typed):
+                return option["value"]
+    return None
+
+
+def level_answer(speaker: str | None, area_id: str, age: int | None, concern: str, at: str | dt.datetime | None = None,
+                 answers: dict[str, Any] | None = None) -> tuple[list[Reply], dict]:
     """The level of need in plain words (and the pathway for a professional); returns replies and the assessment."""
     from bot.triage import assess
 
     moment = _moment(at)
     area = get_area(area_id)
-    answers: dict[str, Any] = {"speaker": speaker} if speaker else {}
-    if age is not None and age >= 0:
-        answers["age"] = int(age)
-    assessment = assess(concern, answers=answers, area=area_id).to_dict()
+    assessment = assess(concern, answers=_triage_answers(speaker, age, answers), area=area_id).to_dict()
     shared = assessment["shared_level"]
     own = area.level(shared)
     replies: list[Reply] = []

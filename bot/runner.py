@@ -116,6 +116,8 @@ class Stack:
     rasa_port: int = 5005
     action_port: int = 5055
     state: Path = field(default_factory=home)
+    web_port: int | None = None  # None: no web app (the conversation tests talk to Rasa directly)
+    web_host: str = "127.0.0.1"
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     @property
@@ -153,9 +155,19 @@ class Stack:
             ],
             {},
         )
+        web_app = None
+        if self.web_port is not None:
+            web_app = self._spawn(
+                "web",
+                [str(PYTHON), "-m", "bot.web", "--host", self.web_host, "--port", str(self.web_port),
+                 "--rasa-url", self.rasa_url, "--action-url", self.action_url],
+                {"EARLYHELP_HOME": str(self.state)},
+            )
         try:
             wait_for(f"{self.action_url}/health", actions, "action-server", timeout)
             wait_for(f"{self.rasa_url}/", rasa, "rasa", timeout)
+            if web_app is not None:
+                wait_for(f"http://127.0.0.1:{self.web_port}/healthz", web_app, "web", timeout)
         except Exception:
             self.stop()
             raise
@@ -191,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         print(train(force=args.force))
         return 0
-    stack = Stack()
+    stack = Stack(web_port=int(os.environ.get("EARLYHELP_PORT", "8080")),
+                  web_host=os.environ.get("EARLYHELP_HOST", "0.0.0.0"))
     stopping = False
 
     def stop(_signum, _frame):
@@ -203,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     stack.start()
     print(
         "\nThe Early Help assistant is running:\n"
+        f"  Chat widget        http://localhost:{stack.web_port}/\n"
+        f"  Duty inbox         http://localhost:{stack.web_port}/duty   "
+        "(add a duty account first: .venv/bin/earlyhelp users add --username NAME --areas AREA,...)\n"
+        f"  Health             http://localhost:{stack.web_port}/healthz, /readyz\n"
         f"  Rasa REST webhook  {stack.rasa_url}/webhooks/rest/webhook   (loopback only)\n"
         f"  Action server      {stack.action_url}/webhook   (loopback only, token required)\n"
         f"  State and logs     {stack.state}\n"

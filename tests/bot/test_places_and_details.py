@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.details import AGE_UNKNOWN, UNBORN, read_age, read_speaker
-from bot.places import find_places, outward_code, resolve_area
+from bot.places import elsewhere, find_places, outward_code, resolve_area
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,23 @@ def test_no_single_area(text):
     assert resolve_area(text) is None
 
 
+@pytest.mark.parametrize(
+    "text, council",
+    [("South Gloucestershire", "South Gloucestershire"), ("we're in south glos", "South Gloucestershire"),
+     ("NE Lincs", "North East Lincolnshire"), ("north east lincolnshire", "North East Lincolnshire"),
+     ("Stroud Green", "Haringey")],
+)
+def test_neighbours_with_our_names_are_not_ours(text, council):
+    """Someone in South Gloucestershire must not be given Gloucestershire's numbers."""
+    assert find_places(text) == []
+    assert council in elsewhere(text)
+
+
+def test_our_places_are_not_elsewhere():
+    assert elsewhere("Stroud") is None and elsewhere("Gloucestershire") is None
+    assert resolve_area("Stroud near South Glos").area_id == "gloucestershire"
+
+
 def test_two_areas_are_both_found():
     assert {m.area_id for m in find_places("Stroud or Scunthorpe")} == {"gloucestershire", "north-lincolnshire"}
 
@@ -56,7 +73,8 @@ def test_place_reading_never_fails(text):
 @pytest.mark.parametrize(
     "text, age",
     [("he's 7", 7), ("she is fourteen", 14), ("2", 2), ("6 months", 0), ("toddler", 2), ("I'm pregnant", UNBORN),
-     ("15 years old", 15), ("not sure", AGE_UNKNOWN), ("he is 7 and she is 9", None), ("hello", None), ("year 9", 14)],
+     ("15 years old", 15), ("not sure", AGE_UNKNOWN), ("he is 7 and she is 9", None), ("hello", None), ("year 9", 14),
+     ("thirty", 30), ("twenty two", 22), ("forty-five", 45)],
 )
 def test_read_age(text, age):
     assert read_age(text) == age

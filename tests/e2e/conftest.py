@@ -49,6 +49,27 @@ class Conversation:
     def buttons(replies: list[dict]) -> list[str]:
         return [b["title"] for r in replies for b in r.get("buttons", [])]
 
+    @staticmethod
+    def questions(replies: list[dict]) -> list[dict]:
+        """The guided follow-up questions in these replies (buttons whose payload is /answer_question)."""
+        return [r for r in replies if any(b["payload"].startswith("/answer_question") for b in r.get("buttons", []))]
+
+    def answer_questions(self, replies: list[dict], pick: dict[str, str] | None = None) -> list[dict]:
+        """Click through guided questions (the first button, or the title ``pick`` gives for a question id)
+        until the answer comes; returns the replies that hold it."""
+        for _ in range(4):
+            asked = self.questions(replies)
+            if not asked:
+                return replies
+            buttons = asked[-1]["buttons"]
+            chosen = buttons[0]
+            for button in buttons:
+                payload = json.loads(button["payload"].removeprefix("/answer_question"))
+                if (pick or {}).get(payload["question"]) == button["title"]:
+                    chosen = button
+            replies = self.say(chosen["payload"])
+        raise AssertionError("more than three guided questions were asked")
+
     def transcript(self) -> str:
         return "\n".join(f"> {m}\n{self.text(r)}" for m, r in self.log)
 

@@ -33,7 +33,7 @@ def test_parent_in_a_gloucestershire_town_gets_a_level_services_and_a_number(con
     replies = conversation.say("my toddler isn't talking yet and I'm worried she's behind")
     summary = conversation.text(replies)
     check(conversation, "Stroud, Gloucestershire" in summary and "2 years old" in summary, "reads back town, area and age")
-    replies = conversation.say("/affirm")
+    replies = conversation.answer_questions(conversation.say("/affirm"))
     answer = conversation.text(replies)
     check(conversation, "Gloucestershire" in answer and "level" in answer.lower(), "names the level in the area")
     cards = [r["custom"] for r in replies if (r.get("custom") or {}).get("type") == "service_cards"]
@@ -52,7 +52,7 @@ def test_young_person_who_gives_only_a_postcode(conversation):
     summary = conversation.text(replies)
     check(conversation, "North Lincolnshire" in summary, "the postcode district gives North Lincolnshire")
     check(conversation, "7BH" not in summary, "only the outward code is kept, never the full postcode")
-    answer = conversation.text(conversation.say("yes"))
+    answer = conversation.text(conversation.answer_questions(conversation.say("yes")))
     check(conversation, "North Lincolnshire" in answer and "01724" in answer, "a North Lincolnshire number")
 
 
@@ -62,7 +62,7 @@ def test_professional_in_north_lincolnshire_asks_where_to_refer(conversation):
     conversation.say("Scunthorpe")
     conversation.say("9")
     conversation.say("pupil's attendance has dropped to 80%, mum says she is struggling with his behaviour and money")
-    replies = conversation.say("yes")
+    replies = conversation.answer_questions(conversation.say("yes"))
     answer = conversation.text(replies)
     pathways = [r["custom"]["pathway"] for r in replies if (r.get("custom") or {}).get("type") == "pathway"]
     check(conversation, pathways, "gives the area's pathway")
@@ -88,6 +88,36 @@ def test_changing_your_mind_mid_form_and_at_the_check(conversation):
     check(conversation, "old" in conversation.text(replies).lower(), "asks the age again")
     replies = conversation.say("8")
     check(conversation, "8 years old" in conversation.text(replies), "reads back the corrected age")
+
+
+def test_guided_questions_settle_an_unclear_level(conversation):
+    """A worry that could be level 2 or 3 gets a guided question with buttons; a typed reply counts; a yes to
+    'has anyone hurt the child' lifts the answer to the safeguarding level with 999 and the number to call now."""
+    conversation.say("/identify_parent")
+    conversation.say("Gloucester")
+    conversation.say("6")
+    conversation.say("we are struggling with money and he is not sleeping")
+    replies = conversation.say("yes")
+    asked = conversation.questions(replies)
+    check(conversation, asked and len(asked[-1]["buttons"]) >= 2, "asks a guided question with buttons before answering")
+    first = conversation.text(asked)
+    replies = conversation.say("sdfkjh")  # neither a button nor an answer
+    check(conversation, "choose one of these" in conversation.text(replies), "asks the same question again, never a dead end")
+    check(conversation, conversation.questions(replies), "with the buttons again")
+    seen = [first]
+    for _ in range(3):
+        asked = conversation.questions(replies)
+        if not asked:
+            break
+        titles = [b["title"] for b in asked[-1]["buttons"]]
+        typed = "Yes" if "Yes" in titles else titles[-1]  # the most worrying answer, typed rather than clicked
+        replies = conversation.say(typed.lower())
+        seen.append(conversation.text(asked))
+    answer = conversation.text(replies)
+    check(conversation, not conversation.questions(replies), "answers after at most three questions")
+    check(conversation, "level" in answer.lower() and "Gloucestershire" in answer, "then gives the level in the area")
+    if any("hurt" in q for q in seen):
+        check(conversation, "999" in answer, "a yes to harm gives 999 and the safeguarding level")
 
 
 def test_nonsense_is_asked_again_never_a_dead_end(conversation):
