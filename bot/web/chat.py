@@ -11,6 +11,8 @@ import datetime as dt
 import hmac
 import logging
 import re
+import secrets
+import time
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -20,6 +22,7 @@ from aiohttp import web
 from bot.web.keys import ADDRESS_LIMIT, ESCALATIONS, GATEWAY, HTTP, SESSION_LIMIT, SETTINGS, WEB_STORE
 from bot.web.pages import STATIC, page
 from bot.web.security import CHAT_COOKIE, client_address, json_error, read_json, set_cookie, sign, too_many, unsign
+from bot.web.gateway import StoreUnavailable
 from bot.web.storage import ChatSession
 
 log = logging.getLogger("bot.web")
@@ -60,7 +63,11 @@ async def chat_page(request: web.Request) -> web.Response:
         if request.app[ADDRESS_LIMIT].hit("new-session:" + client_address(request)):
             return web.Response(status=429, text="Too many new chats from this address. Please wait a minute.\n"
                                 "If a child is in danger, call 999.", content_type="text/plain")
-        session = await asyncio.to_thread(request.app[WEB_STORE].new_chat_session)
+        try:
+            session = await request.app[GATEWAY].in_store(request.app[WEB_STORE].new_chat_session, seconds=1.5)
+        except StoreUnavailable:
+            # the page still works: its messages get the answers that need no store (999 and the numbers)
+            session = ChatSession(id=secrets.token_urlsafe(32), sender_id="", csrf=secrets.token_urlsafe(32))
     settings = request.app[SETTINGS]
     response = page("widget.html", csrf=session.csrf, exit_url=settings.exit_url, max_chars=settings.max_message_chars)
     _give_cookie(request, response, session)
@@ -87,13 +94,34 @@ async def _checked_session(request: web.Request, body_token: str | None = None) 
     return session
 
 
+async def _session_or_store_down(request: web.Request, body_token: str | None = None) -> ChatSession | web.Response | None:
+    """The checked session, an error response, or None when the store cannot be read in time."""
+    gateway = request.app[GATEWAY]
+    session_id = unsign(request.app[SETTINGS].secret_key, "chat", request.cookies.get(CHAT_COOKIE))
+    if not same_origin(request):
+        return json_error(403, "This chat only accepts messages from its own page.")
+    if session_id is None:
+        return json_error(401, "No chat session. Open the chat page first: it starts a session (a cookie).")
+    try:
+        session = await gateway.in_store(request.app[WEB_STORE].chat_session, session_id, _idle(request))
+    except StoreUnavailable:
+        return None
+    if session is None:
+        return json_error(401, "No chat session. Open the chat page first: it starts a session (a cookie).")
+    token = request.headers.get("X-CSRF-Token") or body_token or ""
+    if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        return json_error(403, "The page's security token is missing or out of date. Reload the chat page.")
+    return session
+
+
 @routes.post("/api/chat")
 async def chat(request: web.Request) -> web.Response:
+    started = time.monotonic()
     settings = request.app[SETTINGS]
     wait = request.app[ADDRESS_LIMIT].hit(client_address(request))
     if wait:
         return too_many(wait)
-    checked = await _checked_session(request)
+    checked = await _session_or_store_down(request)
     if isinstance(checked, web.Response):
         return checked
     session = checked
@@ -109,11 +137,14 @@ async def chat(request: web.Request) -> web.Response:
     message_id = doc.get("message_id")
     if message_id is not None and (not isinstance(message_id, str) or not MESSAGE_ID.match(message_id)):
         return json_error(400, "'message_id' must be 1 to 64 letters, digits, - or _.")
+    if session is None:  # the store is down or slow: still a useful answer, never silence
+        turn = await request.app[GATEWAY].degraded(message)
+        return web.json_response({"messages": turn.messages, "degraded": True})
     wait = request.app[SESSION_LIMIT].hit(session.sender_id)
     if wait:
         return too_many(wait)
-    turn = await request.app[GATEWAY].handle(session, message, message_id)
-    return web.json_response({"messages": turn.messages})
+    turn = await request.app[GATEWAY].handle(session, message, message_id, started=started)
+    return web.json_response({"messages": turn.messages, **({"degraded": True} if turn.fallback else {})})
 
 
 @routes.post("/api/chat/reset")
@@ -132,6 +163,38 @@ async def reset(request: web.Request) -> web.Response:
     await asyncio.to_thread(store.end_chat_session, checked.id)
     session = await asyncio.to_thread(store.new_chat_session)
     response = web.json_response({"ok": True, "csrf": session.csrf})
+    _give_cookie(request, response, session)
+    return response
+
+
+def _delete_message(erasure) -> str:
+    text = "Your chat has been deleted from this assistant."
+    if erasure.kept_for_safeguarding:
+        text += (" What you said about a child's safety had already gone to the council's safety team. They keep it,"
+                 " to help keep the child safe.")
+    if erasure.tracker_error:
+        text += " Part of it could not be deleted just now: the council's data protection officer can finish it."
+    return text
+
+
+@routes.post("/api/chat/delete")
+async def delete_conversation(request: web.Request) -> web.Response:
+    """Erase this session's conversation (tracker store and recorded turns; escalations are kept under the
+    safeguarding policy, and the answer says so), end the session and start a new one."""
+    from bot.privacy.erase import erase_conversation
+
+    checked = await _checked_session(request)
+    if isinstance(checked, web.Response):
+        return checked
+    settings = request.app[SETTINGS]
+    store = request.app[WEB_STORE]
+    erasure = await asyncio.to_thread(erase_conversation, checked.sender_id, actor="the person, in the chat",
+                                      engine=request.app[ESCALATIONS].engine, tracker=settings.tracker_url)
+    await asyncio.to_thread(store.end_chat_session, checked.id)
+    session = await asyncio.to_thread(store.new_chat_session)
+    response = web.json_response({"ok": True, "csrf": session.csrf, "message": _delete_message(erasure),
+                                  "kept_for_safeguarding": erasure.kept_for_safeguarding,
+                                  "erased": {"tracker_events": erasure.tracker_events, "messages": erasure.messages}})
     _give_cookie(request, response, session)
     return response
 
@@ -162,6 +225,13 @@ def _store_check(app: web.Application) -> dict:
         return {"ok": False, "detail": f"store unavailable ({type(err).__name__})"}
 
 
+async def _store_check_in_time(app: web.Application, seconds: float = 1.5) -> dict:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(_store_check, app), seconds)
+    except asyncio.TimeoutError:
+        return {"ok": False, "detail": f"store too slow (no answer within {seconds} s)"}
+
+
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
@@ -169,8 +239,13 @@ async def readyz(request: web.Request) -> web.Response:
     rasa, actions, stores = await asyncio.gather(
         _probe(http, f"{settings.rasa_url}/"),
         _probe(http, f"{settings.action_url}/health"),
-        asyncio.to_thread(_store_check, request.app),
+        _store_check_in_time(request.app),
     )
     checks = {"rasa": rasa, "action_server": actions, "stores": stores}
     ready = all(c["ok"] for c in checks.values())
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    for name, check in checks.items():
+        if not check["ok"]:
+            log.warning("readyz: %s is not ready: %s", name, check["detail"])
+    # what the chat itself met in the last minutes (a part can answer a probe and still fail or be slow)
+    recent = request.app[GATEWAY].health.snapshot()
+    return web.json_response({"ready": ready, "checks": checks, "recent": recent}, status=200 if ready else 503)

@@ -7,7 +7,13 @@
 4. forward to Rasa: the redacted text, or, when the screening says escalate, the cue
    ``/safeguarding_cue{"categories": [...], "immediate_danger": ...}`` with the redacted text as metadata.
 5. If Rasa or the action server is slow or down, answer from ``bot.replies`` instead (the area's number,
-   and 999 and the safety answer when there is danger): never silence.
+   and 999 and the safety answer when there is danger): never silence. A store that is slow or down
+   does not hold the answer up either: each step has its share of the 3 seconds.
+6. When the message raised a safeguarding escalation, the turn starts with a ``{"type": "safety"}`` card:
+   999 and the area's number to call now, as ``tel:`` links, which the widget shows at once.
+
+Every failure of a part (Rasa, the action server, the stores) is logged and kept in ``Gateway.health``,
+which ``/readyz`` shows.
 
 When the screening is unsure, the text goes to Rasa as usual and one gentle safety question is added;
 a "yes" to it is escalated with the context of the message that raised it.
@@ -15,11 +21,13 @@ a "yes" to it is escalated with the context of the message that raised it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +40,8 @@ from bot.web.storage import ChatSession
 log = logging.getLogger("bot.web.gateway")
 
 DEADLINE_SECONDS = 2.9  # the whole answer, from the message arriving
+STORE_SECONDS = 0.8  # the most one store step may take before we answer without it
+SAVE_RESERVE = 0.3  # kept back from Rasa's share for saving the session afterwards
 SAFETY_YES = "/safety_check_yes"
 SAFETY_NO = "/safety_check_no"
 SAFETY_QUESTION = "Is anyone in danger or being hurt?"
@@ -39,6 +49,10 @@ RESERVED_INTENTS = ("/safeguarding_cue",)
 SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
 _YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
+
+
+class StoreUnavailable(Exception):
+    """A store failed or was too slow for the 3-second answer."""
 
 
 @dataclass
@@ -121,6 +135,66 @@ def fallback_replies(screening: dict, area: str | None, speaker: str | None) -> 
     return [r for r in (normalise_reply(x) for x in out) if r]
 
 
+def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The card the widget shows first after a safeguarding cue: 999 and who to call now, as tel: links."""
+    if not (screening.get("escalate") or screening.get("immediate_danger")):
+        return None
+    from bot.areas import load_areas
+    from bot.contacts import child_at_risk_contacts
+
+    moment = at or dt.datetime.now(dt.timezone.utc)
+    contacts = []
+    try:
+        areas = load_areas()
+        chosen = [areas[area]] if area in areas else list(areas.values())
+        for item in chosen:
+            now = child_at_risk_contacts(item, moment)[0]
+            contacts.append({"area": item.id, "area_name": item.name, "name": now.name, "phone": now.phone,
+                             "hours": now.hours})
+    except Exception:
+        log.exception("the safety card's contacts failed")
+    immediate = bool(screening.get("immediate_danger"))
+    title = ("Call 999 now if you or a child are in danger." if immediate
+             else "If a child is in danger, call 999. You can also talk to someone now.")
+    return {"text": title, "buttons": [],
+            "custom": {"type": "safety", "immediate_danger": immediate, "title": title, "emergency": "999",
+                       "area_known": area in {c["area"] for c in contacts}, "contacts": contacts}}
+
+
+class Health:
+    """Recent failures of the parts the chat depends on, for ``/readyz`` (and the logs)."""
+
+    PARTS = ("rasa", "action_server", "stores")
+
+    def __init__(self, window_seconds: float = 300):
+        self.window = window_seconds
+        self._failures: dict[str, deque[tuple[float, str]]] = {p: deque(maxlen=50) for p in self.PARTS}
+        self._last_ok: dict[str, float] = {}
+
+    def failed(self, part: str, detail: str) -> None:
+        self._failures[part].append((time.time(), detail))
+        log.warning("%s failed: %s", part, detail)
+
+    def ok(self, part: str) -> None:
+        self._last_ok[part] = time.time()
+
+    def snapshot(self) -> dict[str, dict]:
+        now = time.time()
+        out = {}
+        for part in self.PARTS:
+            recent = [(t, d) for t, d in self._failures[part] if t > now - self.window]
+            last = self._failures[part][-1] if self._failures[part] else None
+            last_ok = self._last_ok.get(part)
+            out[part] = {
+                "failures_last_5_minutes": len(recent),
+                "last_failure": None if last is None else {
+                    "at": dt.datetime.fromtimestamp(last[0], dt.timezone.utc).isoformat(timespec="seconds"),
+                    "detail": last[1]},
+                "failing_now": last is not None and (last_ok is None or last_ok < last[0]) and last[0] > now - self.window,
+            }
+        return out
+
+
 class Gateway:
     def __init__(self, settings, store, web_store, http: aiohttp.ClientSession,
                  on_escalation: Callable[[dict], None] | None = None):
@@ -129,9 +203,48 @@ class Gateway:
         self.web_store = web_store
         self.http = http
         self.on_escalation = on_escalation
+        self.health = Health()
 
-    async def handle(self, session: ChatSession, text: str, message_id: str | None = None) -> Turn:
-        started = time.monotonic()
+    async def in_store(self, fn, *args, seconds: float = STORE_SECONDS, **kwargs):
+        """``fn(*args)`` in a thread, or raise ``StoreUnavailable`` if it fails or takes over ``seconds``."""
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), max(0.05, seconds))
+        except asyncio.TimeoutError:
+            self.health.failed("stores", f"{getattr(fn, '__name__', 'store call')} took over {seconds:.1f} s")
+            raise StoreUnavailable("slow") from None
+        except Exception as err:
+            self.health.failed("stores", f"{getattr(fn, '__name__', 'store call')}: {type(err).__name__}")
+            raise StoreUnavailable(type(err).__name__) from err
+        self.health.ok("stores")
+        return result
+
+    async def degraded(self, text: str) -> Turn:
+        """The answer when the session cannot be read (the store is down or slow): screen the message in
+        memory and give 999 and the right numbers; nothing is stored and nothing goes to Rasa."""
+        stripped = text.strip()
+        screening = (await asyncio.to_thread(screen, stripped)).to_dict()
+        area = None
+        if not stripped.startswith("/"):
+            from bot.places import resolve_area
+
+            try:
+                match = resolve_area(stripped)
+                area = match.area_id if match else None
+            except Exception:
+                area = None
+        messages = fallback_replies(screening, area, None)
+        card = safety_card(screening, area)
+        if card:
+            messages.insert(0, card)
+        if screening["escalate"]:
+            log.error("SAFEGUARDING CUE NOT RECORDED: the store is unavailable (categories=%s immediate=%s)",
+                      screening["categories"], screening["immediate_danger"])
+        return Turn(messages, None, True, screening)
+
+    async def handle(self, session: ChatSession, text: str, message_id: str | None = None,
+                     started: float | None = None) -> Turn:
+        started = time.monotonic() if started is None else started
+        deadline = started + DEADLINE_SECONDS
         message_id = message_id or uuid.uuid4().hex
         stripped = text.strip()
         if stripped.lower().startswith(RESERVED_INTENTS):
@@ -139,7 +252,7 @@ class Gateway:
 
         if stripped == SAFETY_NO or (session.pending_safety and _NO.match(stripped)):
             session.pending_safety = None
-            await asyncio.to_thread(self.web_store.save_chat_session, session)
+            await self._save(session, deadline)
             return Turn([say("Thank you. If that changes, call 999. Let's carry on: you can answer my last question.")])
 
         said_yes = stripped == SAFETY_YES or bool(session.pending_safety and _YES.match(stripped))
@@ -168,9 +281,12 @@ class Gateway:
             rasa_message, metadata = "/safeguarding_cue" + json.dumps(cue), {"text": redacted}
         else:
             rasa_message, metadata = redacted, None
-        remaining = DEADLINE_SECONDS - (time.monotonic() - started)
-        answer = await self._ask_rasa(session.sender_id, rasa_message, metadata, min(self.settings.rasa_timeout, remaining))
-        fallback = answer is None
+        remaining = deadline - time.monotonic() - SAVE_RESERVE
+        answer, actions_up = await asyncio.gather(
+            self._ask_rasa(session.sender_id, rasa_message, metadata, min(self.settings.rasa_timeout, remaining)),
+            self._actions_up(min(1.0, max(0.05, remaining))),
+        )
+        fallback = answer is None or not answer
         if fallback:
             messages = fallback_replies(screening, session.area, session.speaker)
         else:
@@ -178,16 +294,48 @@ class Gateway:
             self._area_from_replies(session, messages)
             if screening["immediate_danger"] and not any("999" in (m.get("text") or "") for m in messages):
                 messages.insert(0, say("If you or a child are in danger right now, call 999 straight away."))
-            if not messages:
-                messages = fallback_replies(screening, session.area, session.speaker)
+            if not actions_up and not screening["escalate"]:
+                # Rasa answered, but whatever needed the action server (triage, services, pathways) did not run
+                messages.append(say("Sorry, part of the assistant is not working just now, so I may not be able to "
+                                    "answer that properly. You can still talk to a person."))
+                messages += fallback_replies({}, session.area, session.speaker)[1:]
+                fallback = True
+        card = safety_card(screening, session.area)
+        if card:
+            messages.insert(0, card)
         if screening.get("unsure") and not screening["escalate"]:
             session.pending_safety = {"categories": screening["categories"], "text": redacted[:1000]}
             messages.append(safety_question())
-        await asyncio.to_thread(self.web_store.save_chat_session, session)
+        await self._save(session, deadline)
         log.info("turn session=%s escalate=%s immediate=%s unsure=%s fallback=%s ms=%d", session.sender_id[-8:],
                  screening["escalate"], screening["immediate_danger"], screening.get("unsure"), fallback,
                  (time.monotonic() - started) * 1000)
         return Turn(messages, escalation, fallback, screening)
+
+    async def _save(self, session: ChatSession, deadline: float) -> None:
+        """Save the session, waiting at most until the deadline (a slow store finishes in the background)."""
+        task = asyncio.ensure_future(asyncio.to_thread(self.web_store.save_chat_session, session))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), max(0.05, deadline - time.monotonic()))
+            self.health.ok("stores")
+        except asyncio.TimeoutError:
+            self.health.failed("stores", "saving the chat session is slow")
+        except Exception as err:
+            self.health.failed("stores", f"saving the chat session: {type(err).__name__}")
+
+    async def _actions_up(self, timeout: float) -> bool:
+        """Whether the action server answers its health check (loopback: a millisecond when it is up)."""
+        try:
+            async with self.http.get(f"{self.settings.action_url}/health",
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                up = response.status < 400
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            up = False
+        if up:
+            self.health.ok("action_server")
+        else:
+            self.health.failed("action_server", "the health check did not answer")
+        return up
 
     def _update_area(self, session: ChatSession, text: str) -> None:
         from bot.places import resolve_area
@@ -211,16 +359,21 @@ class Gateway:
 
     async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str) -> dict | None:
         """Record the turn (and escalation) durably before anything is forwarded. A contact given after an
-        escalation is passed to the duty team with that escalation."""
+        escalation is passed to the duty team with that escalation. A store that fails or is slow is logged
+        (and shown on /readyz); the person's answer does not wait for it."""
         given = {kind: ", ".join(values) for kind, values in contact.items()} or None
         try:
-            escalation = await asyncio.to_thread(
+            escalation = await self.in_store(
                 self.store.record_turn, session.sender_id, redacted, area=_area_of(session.area),
                 categories=list(screening["categories"]), immediate_danger=bool(screening["immediate_danger"]),
                 escalate=bool(screening["escalate"]), contact=given if screening["escalate"] else None,
                 speaker=session.speaker, message_id=f"{session.sender_id}:{message_id}")
-        except Exception:
-            log.exception("recording the turn failed (session %s)", session.sender_id[-8:])
+        except StoreUnavailable as err:
+            if screening["escalate"]:
+                log.error("SAFEGUARDING ESCALATION NOT CONFIRMED (session %s): the escalation store is %s",
+                          session.sender_id[-8:], err)
+            else:
+                log.error("recording the turn failed (session %s): %s", session.sender_id[-8:], err)
             return None
         if escalation is not None:
             session.last_escalation_id = escalation["id"]
@@ -250,12 +403,17 @@ class Gateway:
             async with self.http.post(f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body,
                                       timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 if response.status != 200:
-                    log.warning("rasa answered HTTP %s", response.status)
+                    self.health.failed("rasa", f"answered HTTP {response.status}")
                     return None
                 doc = await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
-            log.warning("rasa unavailable: %s", type(err).__name__)
+        except asyncio.TimeoutError:
+            self.health.failed("rasa", f"no answer within {timeout:.1f} s")
+            return None
+        except (aiohttp.ClientError, ValueError) as err:
+            self.health.failed("rasa", f"unavailable ({type(err).__name__})")
             return None
         if not isinstance(doc, list):
+            self.health.failed("rasa", "answered something that is not a list of messages")
             return None
+        self.health.ok("rasa")
         return merge_cards([r for r in (normalise_reply(x) for x in doc) if r])

@@ -18,6 +18,8 @@
 | EARLYHELP_CHAT_SESSION_HOURS | 24 | a chat session idle this long is forgotten |
 | EARLYHELP_DUTY_SESSION_MINUTES | 30 | a duty login idle this long must log in again (8 hours at most) |
 | EARLYHELP_WEB_DELIVERY | 1 | 1: run the escalation delivery worker inside the web app |
+| EARLYHELP_TRACKER_URL | as the runner sets Rasa up | Rasa's tracker store, for "Delete this chat" (``bot.privacy.erase.tracker_url``) |
+| DATABASE_URL | $EARLYHELP_HOME/earlyhelp.db | the project's database (sessions, accounts, escalations) |
 """
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ class Settings:
     lockout_attempts: int = 5
     lockout_minutes: float = 15
     database_url: str | None = None  # None: bot.db.database_url("earlyhelp")
+    tracker_url: str | None = None  # None: bot.privacy.erase.tracker_url()
     run_delivery_worker: bool = True
     sse_poll_seconds: float = 2.0
 

@@ -54,6 +54,9 @@ def make_settings(tmp_path) -> Callable[..., Settings]:
             run_delivery_worker=False,
             sse_poll_seconds=0.5,
         )
+        if "rasa_url" in overrides and "action_url" not in overrides:
+            # the stand-in Rasa also answers the action server's /health, as the real pair would
+            overrides = {**overrides, "action_url": overrides["rasa_url"]}
         values.update(overrides)
         return Settings(**values)
 
@@ -299,3 +302,67 @@ def web_stack(tmp_path_factory):
     yield server
     server.stop()
     stack.stop()
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster on a loopback port that a test can stop and start again."""
+
+    def __init__(self):
+        import glob
+        import os
+        import shutil
+        import subprocess
+        import tempfile
+
+        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        found = shutil.which("initdb") or (candidates[-1] if candidates else None)
+        if found is None:
+            pytest.skip("PostgreSQL server binaries not installed")
+        pytest.importorskip("psycopg")
+        self.bindir = Path(os.path.realpath(found)).parent
+        self.root = Path(tempfile.mkdtemp(prefix="earlyhelp-web-pg-"))
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root: run it as the postgres account
+            if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+                pytest.skip("running as root without a postgres account")
+            shutil.chown(self.root, "postgres")
+            os.chmod(self.root, 0o700)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.data = self.root / "data"
+        self.port = free_port()
+        subprocess.run([*self.as_user, str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                        "earlyhelp", "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://earlyhelp@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+                       check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
+        self._ctl("-o", opts, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "immediate", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        try:
+            self.stop()
+        except Exception:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres():
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.remove()

@@ -13,6 +13,9 @@
   var starters = document.getElementById("starters");
   var exitButton = document.getElementById("quick-exit");
   var exitUrl = exitButton.getAttribute("data-exit-url") || "https://www.bbc.co.uk/weather";
+  var deleteButton = document.getElementById("delete-chat");
+  var deleteConfirm = document.getElementById("delete-confirm");
+  var chatStatus = document.getElementById("chat-status");
   var busy = false;
   var lastEscape = 0;
 
@@ -168,11 +171,43 @@
     return card;
   }
 
+  /* The safeguarding interrupt: 999 and who to call now, first and as links a phone can dial. */
+  function safetyCard(custom) {
+    var card = el("section", "card safety-card");
+    card.setAttribute("role", "alert");
+    card.appendChild(el("h3", null, custom.title || "If a child is in danger, call 999."));
+    var call = el("a", "call-999", "Call 999");
+    call.href = "tel:999";
+    card.appendChild(call);
+    var contacts = Array.isArray(custom.contacts) ? custom.contacts : [];
+    if (contacts.length) {
+      card.appendChild(el("p", null, custom.area_known ? "To talk to someone about a child at risk now:" : "To talk to someone about a child at risk now, call your council:"));
+      var list = el("ul", "safety-contacts");
+      contacts.forEach(function (c) {
+        if (!c || typeof c !== "object") return;
+        var li = el("li");
+        li.appendChild(document.createTextNode((c.area_name ? c.area_name + ", " : "") + (c.name || "Children's services") + ": "));
+        var href = c.phone ? telHref(c.phone) : null;
+        if (href) {
+          var a = el("a", null, c.phone);
+          a.href = href;
+          li.appendChild(a);
+        } else if (c.phone) {
+          li.appendChild(document.createTextNode(String(c.phone)));
+        }
+        if (c.hours) li.appendChild(document.createTextNode(" (" + c.hours + ")"));
+        list.appendChild(li);
+      });
+      card.appendChild(list);
+    }
+    return card;
+  }
+
   function addBotMessage(message) {
     var item = el("div", "message from-bot");
     item.appendChild(el("span", "visually-hidden", "Assistant said: "));
     var custom = message.custom && typeof message.custom === "object" ? message.custom : null;
-    var hasCards = custom && (custom.type === "service_cards" || custom.type === "pathway");
+    var hasCards = custom && (custom.type === "service_cards" || custom.type === "pathway" || custom.type === "safety");
     if (typeof message.text === "string" && message.text && !hasCards) {
       var body = el("p", "bubble");
       appendText(body, message.text);
@@ -183,6 +218,10 @@
     }
     if (custom && custom.type === "service_cards") item.appendChild(serviceCards(custom));
     if (custom && custom.type === "pathway") item.appendChild(pathwayCard(custom));
+    if (custom && custom.type === "safety") {
+      item.className += " safety";
+      item.appendChild(safetyCard(custom));
+    }
     if (Array.isArray(message.buttons) && message.buttons.length) {
       var group = el("div", "quick-replies");
       group.setAttribute("role", "group");
@@ -219,6 +258,7 @@
     starters.hidden = true;
     addUserMessage(shown || text);
     showError("");
+    chatStatus.textContent = "";
     setBusy(true);
     var id = (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
     fetch("/api/chat", {
@@ -271,6 +311,57 @@
     input.focus();
   });
 
+  function clearChat() {
+    while (log.firstChild) log.removeChild(log.firstChild);
+    privacy.classList.remove("seen");
+    starters.hidden = false;
+    showError("");
+    input.value = "";
+  }
+
+  function closeConfirm() {
+    deleteConfirm.hidden = true;
+    deleteButton.setAttribute("aria-expanded", "false");
+  }
+
+  deleteButton.addEventListener("click", function () {
+    deleteConfirm.hidden = false;
+    deleteButton.setAttribute("aria-expanded", "true");
+    document.getElementById("delete-yes").focus();
+  });
+
+  document.getElementById("delete-no").addEventListener("click", function () {
+    closeConfirm();
+    deleteButton.focus();
+  });
+
+  document.getElementById("delete-yes").addEventListener("click", function () {
+    var yes = this;
+    yes.disabled = true;
+    fetch("/api/chat/delete", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: "{}"
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (doc) {
+        if (!response.ok) throw new Error(doc && doc.error ? doc.error : "The chat could not be deleted.");
+        return doc;
+      });
+    }).then(function (doc) {
+      if (doc.csrf) csrf = doc.csrf;
+      clearChat();
+      closeConfirm();
+      chatStatus.textContent = doc.message || "Your chat has been deleted.";
+      input.focus();
+    }).catch(function (err) {
+      closeConfirm();
+      showError((err && err.message ? err.message : "The chat could not be deleted.") + " Please try again. If a child is in danger, call 999.");
+    }).then(function () {
+      yes.disabled = false;
+    });
+  });
+
   document.getElementById("start-again").addEventListener("click", function () {
     fetch("/api/chat/reset", {
       method: "POST",
@@ -279,11 +370,8 @@
       body: "{}"
     }).then(function (response) { return response.json(); }).then(function (doc) {
       if (doc && doc.csrf) csrf = doc.csrf;
-      while (log.firstChild) log.removeChild(log.firstChild);
-      privacy.classList.remove("seen");
-      starters.hidden = false;
-      showError("");
-      input.value = "";
+      clearChat();
+      chatStatus.textContent = "";
       input.focus();
     }).catch(function () {
       showError("Could not start again. Reload the page. If a child is in danger, call 999.");
