@@ -41,9 +41,9 @@ test: setup
 	$(VENV_RASA)/bin/rasa data validate --quiet
 	$(VENV)/bin/python -m pytest -q
 	$(VENV_RASA)/bin/rasa test core --model $$($(VENV)/bin/python -m bot.runner model-path) \
-	  --stories tests/rasa/test_stories.yml --fail-on-prediction-errors --out var/rasa-test-results --no-plot -q
+	  --stories tests/rasa/test_stories.yml --fail-on-prediction-errors --out var/rasa-test-results --no-plot
 	$(VENV_RASA)/bin/rasa test nlu --model $$($(VENV)/bin/python -m bot.runner model-path) \
-	  --nlu tests/rasa/nlu_holdout.yml --out var/rasa-nlu-results --no-plot -q
+	  --nlu tests/rasa/nlu_holdout.yml --out var/rasa-nlu-results --no-plot
 	$(VENV)/bin/python tests/rasa/check_nlu.py var/rasa-nlu-results/intent_report.json
 
 test-fast: setup

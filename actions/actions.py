@@ -177,13 +177,14 @@ class ActionGiveAnswer(Action):
             else:
                 send(dispatcher, [replies.followup_question(pending, again=True)])
                 return []
-        elif intent in ("affirm", "deny") and tracker.get_slot("shown_level"):
-            # "is there anything else?" -> yes / no
-            dispatcher.utter_message(response="utter_ask_what_else" if intent == "affirm" else "utter_goodbye")
-            return []
-        elif intent == "describe_concern" and tracker.get_slot("shown_level"):
-            concern = f"{concern}\n{text}".strip()  # more about the same family after the answer
-            events.append(SlotSet("concern", concern))
+        elif tracker.get_slot("shown_level") is not None:  # after the answer: "is there anything else?"
+            if intent == "describe_concern":
+                concern = f"{concern}\n{text}".strip()  # more about the same family: answer again with it
+                events.append(SlotSet("concern", concern))
+            else:
+                response = {"affirm": "utter_ask_what_else", "deny": "utter_goodbye"}.get(intent, "utter_out_of_scope")
+                dispatcher.utter_message(response=response)
+                return []
         events += [SlotSet("triage_answers", answers), SlotSet("pending_question", None)]
 
         question = replies.next_followup(speaker, area, age, concern, answers, asked=len(asked))

@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         print(train(force=args.force))
         return 0
-    stack = Stack(web_port=int(os.environ.get("EARLYHELP_PORT", "8080")),
-                  web_host=os.environ.get("EARLYHELP_HOST", "0.0.0.0"))
+    env = os.environ.get
+    stack = Stack(rasa_port=int(env("EARLYHELP_RASA_PORT", "5005")), action_port=int(env("EARLYHELP_ACTION_PORT", "5055")),
+                  web_port=int(env("EARLYHELP_PORT", "8080")), web_host=env("EARLYHELP_HOST", "0.0.0.0"))
     stopping = False
 
     def stop(_signum, _frame):
