@@ -216,13 +216,49 @@ class ActionShowMoreServices(Action):
             dispatcher.utter_message(text="Tell me a little about what's happening first, and I'll find services.")
             return []
         shown = set(tracker.get_slot("shown_services") or [])
-        more = [s for s in _services(tracker, len(shown) + SERVICES_SHOWN_FIRST) if s["id"] not in shown]
+        query = tracker.get_slot("service_query") or tracker.get_slot("concern")
+        more = [s for s in _services(tracker, len(shown) + SERVICES_SHOWN_FIRST, query) if s["id"] not in shown]
         if not more:
             dispatcher.utter_message(text="That's all the services I have that fit. You can also talk to a person.")
             send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
             return []
         send(dispatcher, [replies.service_cards(more, "More services that may help:")])
         return [SlotSet("shown_services", sorted(shown | {s["id"] for s in more}))]
+
+
+class ActionRefineServices(Action):
+    """"None of these fit": ask what kind of help, in a few words, rather than starting over."""
+
+    def name(self) -> str:
+        return "action_refine_services"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(
+            text="Sorry those didn't fit. What kind of help would suit you? A few words is enough, for example "
+            "'parenting course', 'help with money', 'speech and language' or 'someone to talk to'.",
+            buttons=[{"title": "Talk to a person", "payload": "/human_handoff"}],
+        )
+        return []
+
+
+class ActionSearchServices(Action):
+    """Services for what the person just said they are looking for, in their area and for the child's age."""
+
+    def name(self) -> str:
+        return "action_search_services"
+
+    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        query = (tracker.latest_message.get("text") or "").strip()
+        try:
+            found = _services(tracker, SERVICES_SHOWN_FIRST, query)
+        except BadInput:
+            found = []
+        if not found:
+            dispatcher.utter_message(text="I couldn't find a service that fits that. A person can help you look:")
+            send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
+            return []
+        send(dispatcher, [replies.service_cards(found, "These may fit better:")])
+        return [SlotSet("service_query", query), SlotSet("shown_services", [s["id"] for s in found])]
 
 
 class ActionTalkToPerson(Action):

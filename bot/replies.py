@@ -242,6 +242,6 @@ def service_cards(services: list[dict], heading: str) -> Reply:
         lines.append(f"- {s['name']}: {s.get('description', '')[:160]} {reach}".rstrip())
     return say(
         "\n".join(lines),
-        [("Show more", "/show_more_services"), ("None of these fit", "/start_again")],
+        [("Show more", "/show_more_services"), ("None of these fit", "/refine_services")],
         custom={"type": "service_cards", "services": services},
     )

@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
 
-SLOTS = ("speaker", "area", "place", "child_age", "concern", "detail", "requested_slot", "safeguarding_raised", "shown_services")
+SLOTS = ("speaker", "area", "place", "child_age", "concern", "detail", "requested_slot", "safeguarding_raised", "shown_services",
+         "triage_answers", "questions_asked", "pending_question", "shown_level", "service_query")
 
 
 def tracker(slots: dict | None = None, text: str = "", intent: str | None = None, entities=(), metadata=None, loop=None) -> Tracker:
@@ -46,7 +47,8 @@ def test_area_from_a_town():
 
 
 @pytest.mark.parametrize(
-    "text, response", [("asdfgh", "utter_area_not_recognised"), ("SW1A 1AA", "utter_area_not_covered")]
+    "text, response",
+    [("asdfgh", "utter_area_not_recognised"), ("SW1A 1AA", "utter_area_not_covered"), ("south glos", "utter_area_not_covered")],
 )
 def test_area_not_recognised_or_not_covered_is_asked_again(text, response):
     result, messages = validate("area", text)
@@ -132,3 +134,43 @@ def test_safeguarding_without_an_area_lists_every_area():
     said = texts(messages)
     for name in ("Buckinghamshire", "Gloucestershire", "North Lincolnshire", "Bath"):
         assert name in said
+
+
+UNCLEAR = {"speaker": "parent", "area": "gloucestershire", "place": "Gloucester", "child_age": 6,
+           "concern": "we are struggling with money and he is not sleeping"}
+
+
+def slots_set(events) -> dict:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def test_an_unclear_level_is_settled_with_a_guided_question_then_answered():
+    messages, events = run(actions.ActionGiveAnswer(), tracker(UNCLEAR, text="yes", intent="affirm"))
+    question = slots_set(events)["pending_question"]
+    assert question and messages[0]["buttons"] and "/answer_question" in messages[0]["buttons"][0]["payload"]
+    assert slots_set(events)["questions_asked"] == [question["id"]]
+    # a typed reply that is no option: the same question again, nothing lost
+    again, events = run(actions.ActionGiveAnswer(), tracker({**UNCLEAR, "pending_question": question,
+                                                                "questions_asked": [question["id"]]}, text="sdfkjh", intent="out_of_scope"))
+    assert "choose one of these" in texts(again) and events == []
+    # the button: recorded, and either the next question or the answer
+    value = question["options"][-1]["value"]
+    messages, events = run(actions.ActionGiveAnswer(), tracker(
+        {**UNCLEAR, "pending_question": question, "questions_asked": [question["id"]]}, intent="answer_question",
+        entities=[{"entity": "question", "value": question["id"]}, {"entity": "answer", "value": value}]))
+    assert slots_set(events)["triage_answers"] == {question["id"]: value}
+
+
+def test_the_answer_comes_after_three_questions_at_most():
+    asked = ["harm", "needs_count", "support"]
+    messages, events = run(actions.ActionGiveAnswer(), tracker({**UNCLEAR, "questions_asked": asked}, text="yes", intent="affirm"))
+    assert "level" in texts(messages).lower() and slots_set(events)["shown_level"] in (1, 2, 3, 4)
+    assert "pending_question" not in slots_set(events) or slots_set(events)["pending_question"] is None
+
+
+def test_none_of_these_fit_asks_then_searches_with_those_words():
+    messages, _ = run(actions.ActionRefineServices(), tracker(UNCLEAR, intent="refine_services"))
+    assert "what kind of help" in texts(messages).lower()
+    messages, events = run(actions.ActionSearchServices(), tracker(UNCLEAR, text="a parenting course", intent="describe_concern"))
+    cards = [m["custom"] for m in messages if (m.get("custom") or {}).get("type") == "service_cards"]
+    assert cards and slots_set(events)["service_query"] == "a parenting course"

@@ -41,6 +41,15 @@ def test_parent_in_a_gloucestershire_town_gets_a_level_services_and_a_number(con
     areas = {json.dumps(s.get("area")) for s in cards[0]["services"]}
     check(conversation, all("gloucestershire" in a or "national" in a for a in areas), f"only local or national services: {areas}")
     check(conversation, "01452" in answer, "gives a Gloucestershire number to talk to a person")
+    shown = {s["id"] for s in cards[0]["services"]}
+    replies = conversation.say("/refine_services")
+    check(conversation, "what kind of help" in conversation.text(replies).lower(), "None of these fit asks what would")
+    replies = conversation.say("a parenting course")
+    cards = [r["custom"] for r in replies if (r.get("custom") or {}).get("type") == "service_cards"]
+    check(conversation, cards and cards[0]["services"], "then shows services for those words")
+    check(conversation, any("parent" in (s["name"] + s.get("description", "")).lower() for s in cards[0]["services"]),
+          "that are about what was asked for")
+    check(conversation, {s["id"] for s in cards[0]["services"]} != shown, "not the same cards again")
 
 
 def test_young_person_who_gives_only_a_postcode(conversation):
