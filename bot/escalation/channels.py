@@ -190,8 +190,10 @@ class SmtpChannel:
     """Email to the duty team over SMTP (optionally STARTTLS and login); no contact details in the email."""
 
     def __init__(self, host: str, port: int, sender: str, to: list[str] | tuple[str, ...], *, name: str = "email",
-                 starttls: bool = False, user: str | None = None, password: str | None = None, timeout: float = 15.0):
+                 starttls: bool = False, user: str | None = None, password: str | None = None, timeout: float = 15.0,
+                 config: EscalationConfig | None = None):
         self.name = name
+        self.config = config
         self.host, self.port, self.sender, self.to = host, port, sender, tuple(to)
         self.starttls, self.user, self.password, self.timeout = starttls, user, password, timeout
 
@@ -229,8 +231,26 @@ class SmtpChannel:
             raise DeliveryError(f"smtp failed: {type(err).__name__}") from err
         return {"recipients": len(to)}
 
+    def duty_now(self, note: Notification) -> tuple[tuple[str, ...], list[str], bool]:
+        """Who gets this email at this moment, the lines that say whom to call now, and whether the
+        area's office is closed: out of hours the out-of-hours duty addresses come first."""
+        area = note.escalation["area"]
+        call = area_contact_now(area, note.at)
+        lines = [f"Number to call now: {call['name']} {call['phone'] or call['email'] or ''} ({call['hours']})".rstrip()] if call else []
+        closed = area_in_hours(area, note.at) is False
+        to = self.to
+        if closed and self.config is not None:
+            ooh = self.config.ooh_recipients(area)
+            if ooh:
+                to = tuple(dict.fromkeys((*ooh, *self.to)))
+            lines.append("Out of hours: the area's office is closed now.")
+        return to, lines, closed
+
     async def send(self, note: Notification) -> dict | None:
-        return await self.deliver(note, self.to)
+        to, lines, closed = self.duty_now(note)
+        detail = await self.deliver(note, to, lines)
+        detail["out_of_hours"] = closed
+        return detail
 
     async def close(self) -> None:
         return None
@@ -251,6 +271,21 @@ def area_contact_now(area: str | None, at: dt.datetime) -> dict | None:
         return None
     return {"name": contact.name, "phone": contact.phone, "email": contact.email, "hours": contact.hours,
             "answering_now": contact.answering_now}
+
+
+def area_in_hours(area: str | None, at: dt.datetime) -> bool | None:
+    """Whether the area's office is open at ``at`` (its hours and bank holidays from the knowledge files);
+    None when the area is unknown or the files cannot be read."""
+    if not area:
+        return None
+    try:
+        from bot.areas import get_area
+        from bot.contacts import office_open
+
+        return bool(office_open(get_area(area).office_hours, at))
+    except Exception:  # noqa: BLE001 - knowledge trouble must not stop an escalation
+        log.warning("duty email: no office hours for area %r", area)
+        return None
 
 
 class NextTierChannel:
@@ -294,7 +329,7 @@ def build_channels(store: EscalationStore, config: EscalationConfig | None = Non
     if config.smtp_host:
         smtp = SmtpChannel(config.smtp_host, config.smtp_port, config.smtp_from, config.smtp_to,
                            starttls=config.smtp_starttls, user=config.smtp_user, password=config.smtp_password,
-                           timeout=config.send_timeout)
+                           timeout=config.send_timeout, config=config)
         if config.email_enabled:
             channels.append(smtp)
     if config.webhook_enabled:

@@ -18,6 +18,8 @@ URL must be https (plain http only to a loopback address, for local receivers an
 | EARLYHELP_NEXT_TIER_TO | unset | next-tier (out-of-hours / manager) addresses, comma separated |
 | EARLYHELP_NEXT_TIER_TO_<AREA> | unset | per-area override, e.g. EARLYHELP_NEXT_TIER_TO_NORTH_LINCOLNSHIRE |
 | EARLYHELP_NEXT_TIER_WEBHOOK_URL | unset | next-tier webhook (signed with the same secret) |
+| EARLYHELP_OOH_TO | unset | out-of-hours duty addresses: while the area's office is closed (its own hours in the knowledge file, bank holidays included) duty email goes to these as well as EARLYHELP_SMTP_TO |
+| EARLYHELP_OOH_TO_<AREA> | unset | per-area override, e.g. EARLYHELP_OOH_TO_GLOUCESTERSHIRE |
 | EARLYHELP_OUTBOX_LEASE_SECONDS | 60 | a claimed notification not finished by then is retried |
 | EARLYHELP_SEND_TIMEOUT_SECONDS | 15 | one delivery attempt gives up after this |
 | EARLYHELP_BACKOFF_BASE_SECONDS / _CAP_SECONDS | 2 / 300 | retry delay: base x 2^(attempt-1), at most cap |
@@ -94,6 +96,8 @@ class EscalationConfig:
     next_tier_to: tuple[str, ...] = ()
     next_tier_to_by_area: dict[str, tuple[str, ...]] = field(default_factory=dict)
     next_tier_webhook_url: str | None = None
+    ooh_to: tuple[str, ...] = ()
+    ooh_to_by_area: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lease: dt.timedelta = dt.timedelta(seconds=60)
     send_timeout: float = 15.0
     backoff_base: float = 2.0
@@ -121,6 +125,12 @@ class EscalationConfig:
             return self.next_tier_to_by_area[area_env_suffix(area)]
         return self.next_tier_to
 
+    def ooh_recipients(self, area: str | None) -> tuple[str, ...]:
+        """Who is on duty out of hours for ``area`` (its own override, else the default list)."""
+        if area and area_env_suffix(area) in self.ooh_to_by_area:
+            return self.ooh_to_by_area[area_env_suffix(area)]
+        return self.ooh_to
+
     @classmethod
     def from_env(cls, env: dict | None = None) -> "EscalationConfig":
         env = dict(os.environ if env is None else env)
@@ -137,6 +147,12 @@ class EscalationConfig:
             key[len(prefix):]: tuple(_addresses(value))
             for key, value in env.items()
             if key.startswith(prefix) and _addresses(value)
+        }
+        ooh_prefix = "EARLYHELP_OOH_TO_"
+        ooh_by_area = {
+            key[len(ooh_prefix):]: tuple(_addresses(value))
+            for key, value in env.items()
+            if key.startswith(ooh_prefix) and _addresses(value)
         }
         port = _number(env, "EARLYHELP_SMTP_PORT", 25, minimum=1)
         if port != int(port) or port > 65535:
@@ -157,6 +173,8 @@ class EscalationConfig:
             next_tier_to=tuple(_addresses(_text(env, "EARLYHELP_NEXT_TIER_TO"))),
             next_tier_to_by_area=by_area,
             next_tier_webhook_url=next_tier_webhook,
+            ooh_to=tuple(_addresses(_text(env, "EARLYHELP_OOH_TO"))),
+            ooh_to_by_area=ooh_by_area,
             lease=dt.timedelta(seconds=_number(env, "EARLYHELP_OUTBOX_LEASE_SECONDS", 60, minimum=0.1)),
             send_timeout=_number(env, "EARLYHELP_SEND_TIMEOUT_SECONDS", 15, minimum=0.1),
             backoff_base=base,

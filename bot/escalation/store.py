@@ -586,8 +586,8 @@ class EscalationStore:
 
     def schedule_followups(self, now: dt.datetime, renotify_after: dt.timedelta, next_tier_after: dt.timedelta,
                            actor: str) -> dict[str, int]:
-        """Queue reminders for open escalations unacknowledged for ``renotify_after`` since the last alert,
-        and the next tier for those open ``next_tier_after`` after creation. Conditional updates make this
+        """Queue reminders for open escalations unacknowledged for ``renotify_after`` since the last alert
+        (to every primary channel, and to the next tier once it has been told), and the next tier for those open ``next_tier_after`` after creation. Conditional updates make this
         safe to run in several workers at once: each reminder and the next tier are queued exactly once.
         A reminder skips a channel whose previous notification is still undelivered (it is retrying)."""
         due = sa.select(escalations.c.id, escalations.c.reminders, escalations.c.tier, escalations.c.created_at,
@@ -618,12 +618,14 @@ class EscalationStore:
                             sa.select(outbox.c.channel).where(outbox.c.escalation_id == esc_id,
                                                               outbox.c.status.in_(("pending", "sending")))
                         ).scalars())
-                        queued = [ch for ch in self.channels if ch not in busy]
+                        # once the next tier has been told, it is reminded too until someone acknowledges
+                        targets = self.channels + ([NEXT_TIER_CHANNEL] if cand["tier"] >= 2 else [])
+                        queued = [ch for ch in targets if ch not in busy]
                         for ch in queued:
                             self._queue(conn, esc_id, ch, "reminder", f"{esc_id}/{ch}/reminder-{number}", now)
                         audit_log.record(conn, esc_id, now, actor, "reminder",
                                          {"number": number, "channels": queued,
-                                          "still_retrying": sorted(busy & set(self.channels)),
+                                          "still_retrying": sorted(busy & set(targets)),
                                           "unacknowledged_seconds": round((now - cand["created_at"]).total_seconds())})
                         reminded = 1
                 if cand["tier"] == 1 and cand["created_at"] <= now - next_tier_after:

@@ -306,3 +306,61 @@ def test_configuration_defaults_are_safe():
             EscalationConfig.from_env(bad)
     assert "s3cret" not in repr(EscalationConfig.from_env({"EARLYHELP_WEBHOOK_URL": "https://d.example/h",
                                                              "EARLYHELP_WEBHOOK_SECRET": "s3cret"}))
+
+
+async def test_duty_email_follows_the_time_of_day(db_url, clock, smtp):
+    """Out of the area's office hours the out-of-hours team is emailed too, with the number answering now;
+    in office hours only the day duty team, with the office number."""
+    env = env_for(smtp=smtp, EARLYHELP_OOH_TO="ooh@council.example",
+                  EARLYHELP_OOH_TO_NORTH_LINCOLNSHIRE="edt@northlincs.example")
+    config = EscalationConfig.from_env(env)
+    assert config.ooh_recipients("north-lincolnshire") == ("edt@northlincs.example",)
+    assert config.ooh_recipients("gloucestershire") == ("ooh@council.example",)
+    store = EscalationStore.open(db_url, clock=clock, config=config)
+    worker = DeliveryWorker(store, build_channels(store, config), clock=clock, config=config)
+    late = turn(store, 1)  # Friday 16:45: North Lincolnshire's office closed at 16:30
+    assert await worker.run_once() == 2
+    store.acknowledge(late["id"], by="EDT")
+    clock.now = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.timezone.utc)  # Monday 10:00 in London
+    day = turn(store, 2)
+    assert await worker.run_once() == 2
+
+    by_escalation = {m["msg"]["X-EarlyHelp-Escalation"]: m for m in smtp.messages}
+    night, morning = by_escalation[late["id"]], by_escalation[day["id"]]
+    assert night["to"] == ["edt@northlincs.example", "duty@council.example"]
+    night_text = night["msg"].get_payload(decode=True).decode()
+    assert "01724 296555" in night_text and "Out of hours" in night_text  # the answerphone answers now
+    assert morning["to"] == ["duty@council.example"]
+    morning_text = morning["msg"].get_payload(decode=True).decode()
+    assert "01724 296500" in morning_text and "Out of hours" not in morning_text  # the office number
+    flags = {e["id"]: [a["detail"].get("out_of_hours") for a in store.audit(e["id"])
+                       if a["action"] == "notified" and a["detail"]["channel"] == "email"] for e in (late, day)}
+    assert flags == {late["id"]: [True], day["id"]: [False]}
+    await worker.aclose()
+    store.dispose()
+
+
+async def test_the_next_tier_is_reminded_too_until_someone_acknowledges(db_url, clock, receiver):
+    config = EscalationConfig.from_env(env_for(receiver, EARLYHELP_NEXT_TIER_WEBHOOK_URL=receiver.url("/next-tier")))
+    store = EscalationStore.open(db_url, clock=clock, config=config, channels=["inbox", "webhook"])
+    worker = DeliveryWorker(store, build_channels(store, config), clock=clock, config=config,
+                            renotify_after=dt.timedelta(minutes=5), next_tier_after=dt.timedelta(minutes=15))
+    esc = turn(store, 1)
+    await worker.run_once()
+    for _ in range(3):
+        clock.advance(minutes=5)
+        await worker.run_once()
+    assert store.get(esc["id"])["tier"] == 2
+    clock.advance(minutes=5)  # 20 minutes: nobody has acknowledged, so both tiers are reminded
+    assert await worker.run_once() == 3
+    keys = [a["key"].split("/", 1)[1] for a in receiver.accepted()]
+    assert keys[-2:] == ["webhook/reminder-4", "next_tier/reminder-4"] or keys[-2:] == ["next_tier/reminder-4", "webhook/reminder-4"]
+    [reminder] = [a for a in store.audit(esc["id"]) if a["action"] == "reminder" and a["detail"]["number"] == 4]
+    assert reminder["detail"]["channels"] == ["inbox", "webhook", "next_tier"]
+    store.acknowledge(esc["id"], by="EDT manager")
+    clock.advance(minutes=30)
+    assert await worker.run_once() == 0
+    assert len(receiver.accepted()) == len(keys)  # nothing more once acknowledged, and nothing twice
+    assert len({a["key"] for a in receiver.accepted()}) == len(keys)
+    await worker.aclose()
+    store.dispose()
