@@ -11,6 +11,7 @@ Pure Python: no Rasa import. See ``bot.triage.engine`` for how a level is decide
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,10 +32,14 @@ from bot.triage.engine import (
     screen_signals,
 )
 
-__all__ = ["assess", "Assessment", "Answers", "Signal", "decide", "TriageFileError", "SHARED_NAMES"]
+__all__ = [
+    "assess", "Assessment", "Answers", "Signal", "decide", "TriageFileError", "SHARED_NAMES",
+    "follow_up", "FollowUp", "record_answer", "questions", "MAX_FOLLOW_UPS",
+]
 
 SHARED_NAMES = {1: "Universal", 2: "Additional", 3: "Intensive/targeted", 4: "Specialist"}
 MAX_CHARS = 100_000  # beyond this a message is cut (the start and the end are kept)
+MAX_FOLLOW_UPS = 3  # guided follow-up questions in one conversation, at most
 MESSAGES = {
     "empty": "Please tell me a little about what is worrying you, in a sentence or two, and I'll suggest the right kind of help.",
     "not_english": (
@@ -49,6 +54,28 @@ MESSAGES = {
 }
 
 
+# what each shared level means for a family, in plain words (used when no area is given; an area's own
+# words from its data file are used otherwise)
+SHARED_MEANING = {
+    1: ("Everyday services every family can use, such as school, nursery, your GP or your health visitor, can "
+        "help with this.", "They can also point you to clubs, groups and information near you."),
+    2: ("Your family could do with some extra help with a particular worry, from one service or two working "
+        "together.", "With your agreement, a worker you already know, such as at school or from health, helps "
+        "or puts you in touch with the right service."),
+    3: ("There are several worries at once, and services need to work together with one person coordinating "
+        "the help.", "With your agreement, a worker does an early help assessment with you and a lead "
+        "professional makes one plan with you and the services involved."),
+    4: ("There are serious worries that a child may be harmed.", "The council's children's social care team "
+        "should be told, and decides what happens next. If a child is in danger right now, call 999."),
+}
+DOMAIN_PLAIN = {
+    "safeguarding": "About the child's safety",
+    "child_development": "About the child's health, development, learning or behaviour",
+    "parenting_capacity": "About parenting and the adults caring for the child",
+    "family_environment": "About the family and home",
+}
+
+
 @dataclass
 class Assessment:
     level: int
@@ -60,6 +87,7 @@ class Assessment:
     needs_more: bool = False
     message: str = ""
     rules: list[str] = field(default_factory=list)
+    explanation: str = ""  # the level, what it means and why, in plain words for a family
 
     def by_domain(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -78,6 +106,7 @@ class Assessment:
             "needs_more": self.needs_more,
             "message": self.message,
             "rules": list(self.rules),
+            "explanation": self.explanation,
         }
 
 
@@ -152,9 +181,14 @@ def _messages(text: Any) -> list[str]:
 
 
 def _scheme(area: Any):
-    """(function shared level -> (number, name)) for the area, or the shared names."""
+    """(function shared level -> (number, name)) for the area, or the shared names; the area object
+    (or None) is kept on the function as ``.area`` for the plain-words explanation."""
     if area is None:
-        return lambda shared: (shared, SHARED_NAMES[shared])
+        def shared_names(shared: int) -> tuple[int, str]:
+            return shared, SHARED_NAMES[shared]
+
+        shared_names.area = None
+        return shared_names
     if isinstance(area, str):
         from bot.areas import get_area
 
@@ -166,6 +200,7 @@ def _scheme(area: Any):
         lvl = area.level(shared)
         return lvl.number, lvl.name
 
+    own.area = area
     return own
 
 
@@ -227,17 +262,24 @@ def _looks_like_language(messages: list[str]) -> bool:
 
 
 def _needs_more(reason: str, own, given: Answers) -> Assessment:
+    """Too little to judge. For English that names no need ("I'm worried about my son") the first questions
+    are the ones that matter most, harm first; for empty, unreadable or non-English text, none."""
     number, name = own(1)
+    questions: list[dict] = []
+    if reason == "thin":
+        bank = load_bank()
+        questions = [bank.questions[q].render(given.speaker) for q in ("harm", "needs_count") if q in bank.questions]
     return Assessment(
         level=number,
         shared_level=1,
         label=name,
         confidence=0.0,
         reasons=[],
-        next_questions=[],
+        next_questions=questions,
         needs_more=True,
         message=MESSAGES[reason],
         rules=[],
+        explanation=MESSAGES[reason],
     )
 
 
@@ -249,7 +291,9 @@ def _assessment(decision: Decision, given: Answers, bank: Bank, own) -> Assessme
         confidence = max(confidence, bank.settings.low_confidence)  # the scheme does not tell them apart
     decision.confidence = confidence
     reasons = reasons_for(decision)
-    questions = questions_for(decision, given, bank, given.speaker)
+    # a question that only tells apart two levels the area calls by one name is not worth asking
+    questions = [q for q in questions_for(decision, given, bank, given.speaker)
+                 if own(q["settles"][0])[0] != own(q["settles"][1])[0]]
     summary = f"This sounds like level {number} ({name})"
     if reasons:
         summary += ": " + "; ".join(r["plain"] for r in reasons[:3])
@@ -263,4 +307,93 @@ def _assessment(decision: Decision, given: Answers, bank: Bank, own) -> Assessme
         needs_more=False,
         message=summary + ".",
         rules=list(decision.rules),
+        explanation=explain(shared, reasons, list(decision.rules), own),
     )
+
+
+def explain(shared: int, reasons: list[dict[str, Any]], rules: list[str], own) -> str:
+    """The level in the area's words, what it means and what usually happens, then what was noticed (by
+    domain) and why the level is what it is: plain words, no jargon, for the family or the professional."""
+    area = getattr(own, "area", None)
+    number, name = own(shared)
+    if area is not None:
+        level = area.level(shared)
+        meaning, response = level.meaning, level.response
+        where = f" (level {number} of {len(area.levels)} in {area.name})"
+    else:
+        meaning, response = SHARED_MEANING[shared]
+        where = f" (level {number} of 4)"
+    parts = [f"This sounds like {name}{where}. {meaning} {response}".strip()]
+    grouped: dict[str, list[str]] = {}
+    for reason in reasons:
+        grouped.setdefault(reason["domain"], []).append(reason["plain"])
+    if grouped:
+        noticed = "; ".join(f"{DOMAIN_PLAIN.get(d, d)}: {', '.join(dict.fromkeys(p))}" for d, p in grouped.items())
+        parts.append(f"What I noticed. {noticed}.")
+    if rules:  # the rules name shared levels; say them in the area's words
+        said = [re.sub(r"\s*\(level [1-4]\)", "", rule) for rule in rules]
+        said = [re.sub(r"\blevel ([1-4])\b", lambda m: f"'{own(int(m.group(1)))[1]}'", rule) for rule in said]
+        parts.append("Why this level: " + "; ".join(said) + ".")
+    if shared == 4 and "999" not in response:
+        parts.append("If a child is in danger right now, call 999.")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ follow-up
+@dataclass
+class FollowUp:
+    """One step of the guided follow-up: the assessment so far and, while unsure, the next question."""
+
+    assessment: Assessment
+    question: dict[str, Any] | None  # {"id", "text", "options": [{"title", "value", "means"}], "settles"} or None
+    answers: dict[str, Any]  # the answers so far, checked (keep them, pass them back next time)
+    asked: list[str]  # ids of the follow-up questions asked so far
+
+    @property
+    def done(self) -> bool:
+        return self.question is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"assessment": self.assessment.to_dict(), "question": self.question,
+                "answers": dict(self.answers), "asked": list(self.asked)}
+
+
+def questions() -> dict[str, dict[str, Any]]:
+    """The follow-up question bank by id, as rendered for a parent or professional (see questions.yml)."""
+    return {q.id: q.render(None) for q in load_bank().questions.values()}
+
+
+def record_answer(answers: dict | None, question_id: Any, reply: Any) -> dict[str, Any]:
+    """``answers`` plus the reply to one follow-up question. The reply may be an option's value or its title
+    ("not_enough" or "Yes, but it's not enough"). ``BadInput`` names the question or the options otherwise."""
+    bank = load_bank()
+    if not isinstance(question_id, str) or question_id not in bank.questions:
+        raise BadInput(f"unknown follow-up question {question_id!r}; known: {', '.join(bank.questions)}")
+    question = bank.questions[question_id]
+    option = question.option(reply)
+    if option is None:
+        choices = ", ".join(f"{o.value!r} ({o.title})" for o in question.options)
+        raise BadInput(f"{reply!r} is not an answer to {question_id!r}; choose one of {choices}")
+    out = dict(answers or {})
+    out[question_id] = option.value
+    read_answers(out)  # still valid as a whole
+    return out
+
+
+def follow_up(
+    text: str | list[str], answers: dict | None = None, area: Any = None, asked: list[str] | tuple[str, ...] = ()
+) -> FollowUp:
+    """Assess with the answers so far; while confidence is low and fewer than ``MAX_FOLLOW_UPS`` questions have
+    been asked, also return the next question to ask (never one already asked or answered). The conversation
+    calls this after the person has said what is happening, and again after each answer, until ``done``."""
+    if not isinstance(asked, (list, tuple)) or not all(isinstance(a, str) for a in asked):
+        raise BadInput("asked must be a list of follow-up question ids")
+    assessment = assess(text, answers=answers, area=area)
+    checked = {k: v for k, v in (answers or {}).items() if v is not None}
+    done_ids = set(asked) | {k for k in checked if k in load_bank().questions}
+    question = None
+    if len(done_ids) < MAX_FOLLOW_UPS:
+        question = next((q for q in assessment.next_questions if q["id"] not in done_ids), None)
+    if assessment.needs_more and not assessment.next_questions:
+        question = None  # nothing to ask with buttons: the person is asked to say more in their own words
+    return FollowUp(assessment, question, checked, list(asked))

@@ -17,6 +17,8 @@ from bot.paths import knowledge_dir
 
 DOMAINS = ("child_development", "parenting_capacity", "family_environment", "safeguarding")
 SOURCES = ("000", "001", "002", "003", "004", "practice")
+# the answers a follow-up question may fill (bot.triage.read_answers reads them)
+ANSWER_IDS = ("harm", "needs_count", "support", "how_long", "services_involved")
 
 
 class TriageFileError(ValueError):
@@ -106,8 +108,9 @@ class IndicatorFile(_Strict):
 
 
 class Option(_Strict):
-    title: str
-    value: str
+    title: str = Field(min_length=1, description="the button's words")
+    value: str = Field(min_length=1, description="what goes into answers[question id]")
+    means: str = Field(min_length=3, description="what this answer does to the level, in plain words")
 
 
 class Question(_Strict):
@@ -119,11 +122,36 @@ class Question(_Strict):
 
     def render(self, speaker: str | None) -> dict:
         text = self.text_young_person if speaker == "young_person" else self.text.replace("{child}", "the child")
-        return {"id": self.id, "text": text, "options": [o.model_dump() for o in self.options]}
+        return {
+            "id": self.id,
+            "text": text,
+            "options": [o.model_dump() for o in self.options],
+            "settles": list(self.settles),
+        }
+
+    def option(self, given: object) -> Option | None:
+        """The option a reply picks: its value or its title (any case), or None."""
+        if not isinstance(given, str):
+            return None
+        said = " ".join(given.strip().lower().replace("\u2019", "'").split())
+        for option in self.options:
+            if said in (option.value.lower(), option.title.lower()):
+                return option
+        return None
 
 
 class QuestionFile(_Strict):
     questions: list[Question] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> "QuestionFile":
+        ids = [q.id for q in self.questions]
+        unknown = sorted(set(ids) - set(ANSWER_IDS))
+        if unknown:
+            raise ValueError(f"questions must be answers the triage reads ({', '.join(ANSWER_IDS)}), not {unknown}")
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be unique")
+        return self
 
 
 class Settings(_Strict):

@@ -3,12 +3,14 @@
 1. Read: split what was said into sentences (and clauses) and look for indicators from the bank, by
    keyword pattern (enough on its own) and by meaning (sentence embeddings close to an indicator's
    example sentences). Negated cues ("no concerns about ...") do not count.
-2. Ask the safeguarding screen too (``bot.safeguarding``, when installed): any cue it escalates is level 4.
+2. Ask the safeguarding screen too (``bot.safeguarding``, when installed): any cue it escalates is level 4;
+   when it is only unsure, the level is not raised but the question about harm is asked first.
 3. Decide (``decide``): the highest level any indicator points to, then the combination rules:
    several additional needs -> level 3; support already in place but not enough, or long-standing needs
    -> one level up (never past 3 without a sign of harm); an answer "yes" to "has anyone hurt the child"
-   -> level 4. When a higher level is possible but not certain, the higher one is chosen (conservative)
-   with a lower confidence and the question that would settle it.
+   -> level 4 ("not sure" -> possibly level 4, so level 4 at low confidence). When a higher level is
+   possible but not certain, the higher one is chosen (conservative) with a lower confidence and the
+   question that would settle it.
 """
 from __future__ import annotations
 
@@ -77,13 +79,19 @@ class Decision:
     torn: tuple[int, int] | None
     rules: list[str] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    doubt: bool = False  # the safeguarding screen was unsure: ask about harm first
 
 
 # ------------------------------------------------------------------------------------------ reading
 def find_by_pattern(bank: Bank, sentences: list[str], age: int | None) -> dict[str, Signal]:
     found: dict[str, Signal] = {}
+    # one search over the whole text first (a long message has thousands of sentences, most indicators match
+    # none); the separator stops a look-ahead or look-behind from seeing the next or previous sentence
+    whole = "\n\x1f\n".join(sentences)
     for ind in bank.indicators:
         if not ind.compiled or not ind.applies_to_age(age):
+            continue
+        if not any(pattern.search(whole) for pattern in ind.compiled):
             continue
         for sentence in sentences:
             if ind.compiled_unless and any(u.search(sentence) for u in ind.compiled_unless):
@@ -251,13 +259,20 @@ def decide(signals: Iterable[Signal], answers: Answers, settings: Settings) -> D
     """The shared level (1-4) from the signals found and the answers given, with the rules that applied."""
     signals = list(signals)
     firm = [s for s in signals if not s.possible]
-    possible = [s for s in signals if s.possible]
+    # The safeguarding screen's "unsure" is a doubt, not a reading: it does not set the level (the web app
+    # screens every message itself and handles its own doubts); it makes the triage ask about harm first.
+    doubt = any(s.possible and s.via == "screen" for s in signals) and answers.harm is None
+    possible = [s for s in signals if s.possible and s.via != "screen"]
     rules: list[str] = []
     if answers.harm == "yes":
         firm.append(Signal("answer:harm", "safeguarding", 4, "need", "harm",
                            "you said someone has hurt the child or the child feels unsafe", "practice", 1.0, "answer"))
     if answers.harm == "no":
         possible = [s for s in possible if s.level < 4]
+    if answers.harm == "unsure":  # unsure whether a child is hurt or unsafe: err upward, at low confidence
+        possible.append(Signal("answer:harm_unsure", "safeguarding", 4, "need", "harm",
+                               "you were not sure whether the child has been hurt or feels unsafe", "practice", 0.5,
+                               "answer", possible=True))
     needs = [s for s in firm if s.kind == "need"]
     modifiers = {s.id for s in firm if s.kind == "modifier"}
     level = max((s.level for s in needs), default=1)
@@ -309,7 +324,10 @@ def decide(signals: Iterable[Signal], answers: Answers, settings: Settings) -> D
             confidence = min(confidence, 0.55)  # near the 2/3 boundary
     if level == 1 and any(s.kind == "need" for s in signals):
         confidence = min(confidence, 0.55)
-    return Decision(level, round(float(min(0.97, max(0.0, confidence))), 2), torn, rules, firm + higher)
+    if doubt and level < 4:
+        confidence = min(confidence, settings.low_confidence - 0.05)
+        rules.append("something said might point to harm: the question about harm settles it")
+    return Decision(level, round(float(min(0.97, max(0.0, confidence))), 2), torn, rules, firm + higher, doubt and level < 4)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -334,10 +352,13 @@ def questions_for(decision: Decision, answers: Answers, bank: Bank, speaker: str
     if decision.confidence >= bank.settings.low_confidence:
         return []
     level = decision.shared_level
-    if decision.torn:
-        boundaries = [tuple(decision.torn)]
+    if decision.torn:  # torn between two levels (maybe not next to each other): the highest boundary first
+        low, high = decision.torn
+        boundaries = [(b - 1, b) for b in range(high, low, -1)]
     else:
         boundaries = {1: [(1, 2), (2, 3)], 2: [(2, 3), (1, 2)], 3: [(3, 4), (2, 3)], 4: [(3, 4)]}[level]
+    if decision.doubt:
+        boundaries = [(3, 4), *[b for b in boundaries if b != (3, 4)]]
     answered = {k for k, v in vars(answers).items() if v is not None}
     if answers.services_involved is not None:
         answered.add("support")

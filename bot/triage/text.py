@@ -19,7 +19,7 @@ NEGATION = re.compile(
 # a whole sentence saying there is nothing to worry about
 NOTHING_WRONG = re.compile(
     r"\bno (other |further |additional )?(concerns?|worries|problems|issues|signs?|evidence|history|indication)\b|"
-    r"\bnot (worried|concerned)\b|\bnothing (to worry|wrong)\b|\bno (violence|abuse|injuries|marks|safeguarding)\b",
+    r"\bnot (worried|concerned)\b|\bnothing (to worry|wrong)\b|\bno (\w+ )?(violence|abuse|injuries|marks|bruises|safeguarding)\b",
     re.IGNORECASE,
 )
 
