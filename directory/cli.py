@@ -4,6 +4,7 @@
     earlyhelp directory search --batch < queries.jsonl      # {"query", "area"?, "age"?, "k"?} per line
     earlyhelp directory import --area buckinghamshire feed.json --json
     earlyhelp directory export --format oruk-json > directory.json
+    earlyhelp directory quality --json                       # what records lack; near-duplicates
 
 Exit codes: 0 done, 2 bad input (including an import in which any record was rejected; the good ones are
 still imported and the answer lists the rejected ones).
@@ -38,6 +39,7 @@ def search_answer(request: dict[str, Any]) -> dict[str, Any]:
         free_only=field(request, "free_only", bool, default=False),
         open_now=_open_now(request),
         send=field(request, "send", bool, default=False),
+        exclude=field(request, "exclude", list, default=[]),
     )
     return {"results": results}
 
@@ -66,6 +68,8 @@ def _render_search(doc: dict[str, Any]) -> str:
         lines.append(f"   source: {source}" + (f", last verified {r['last_verified']}" if r["last_verified"] else ""))
         if r["synthetic"]:
             lines.append("   SYNTHETIC TEST RECORD, NOT A REAL SERVICE")
+        for caution in r.get("caution", []):
+            lines.append(f"   caution: {caution}")
     return "\n".join(lines)
 
 
@@ -109,7 +113,7 @@ def _flush(raw_lines: list[str]) -> None:
             if not isinstance(request, dict):
                 raise BadInput("each line must be a JSON object")
             for key, kind in (("query", str), ("area", str), ("age", int), ("k", int), ("category", str),
-                              ("free_only", bool), ("send", bool)):
+                              ("free_only", bool), ("send", bool), ("exclude", list)):
                 field(request, key, kind, required=key == "query")
             _open_now(request)
             requests.append(request)
@@ -139,6 +143,9 @@ def _import(args: argparse.Namespace) -> int:
               f"rejected {len(report['rejected'])}")
         for problem in report["rejected"]:
             print(f"  rejected: {problem['message']}")
+        q = report["quality"]
+        print(f"quality: {q['missing_essentials']} missing essentials, {q['stale']} stale, {q['unverified']} unverified, "
+              f"{len(q['near_duplicates'])} near-duplicate pair(s); report: {q['report'] or 'not written'}")
     if report["rejected"]:
         print(f"earlyhelp: {len(report['rejected'])} record(s) rejected; the rest were imported", file=sys.stderr)
         return 2
@@ -146,8 +153,26 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    doc = _directory().export_oruk()
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=None if args.compact else 2) + "\n")
+    doc = _directory().export_oruk()  # always JSON; --json is accepted like every other command's
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=None if args.compact or args.json else 2) + "\n")
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    doc = _directory().quality_report()
+    if args.json:
+        print_json(doc)
+        return 0
+    summary = doc["summary"]
+    print(f"{summary['accepted']} services: {summary['missing_essentials']} missing essentials, {summary['stale']} stale "
+          f"(not checked for {doc['stale_after_days']} days), {summary['unverified']} unverified, "
+          f"{summary['near_duplicates']} near-duplicate pair(s)")
+    for code, warning in doc["warnings"].items():
+        if warning["count"]:
+            listed = ", ".join(warning["ids"][:8]) + (" ..." if warning["count"] > 8 else "")
+            print(f"  {code} ({warning['count']}{', essential' if warning['essential'] else ''}): {listed}")
+    for pair in doc["near_duplicates"]:
+        print(f"  near-duplicate: {pair['ids'][0]} / {pair['ids'][1]}: {pair['reason']}")
     return 0
 
 
@@ -177,4 +202,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp = commands.add_parser("export", help="write every service as Open Referral UK JSON")
     exp.add_argument("--format", choices=["oruk-json"], default="oruk-json")
     exp.add_argument("--compact", action="store_true", help="one line instead of indented JSON")
+    exp.add_argument("--json", action="store_true", help="one JSON document on one line (the output is always JSON)")
     exp.set_defaults(handler=_export)
+
+    qual = commands.add_parser("quality", help="report what the directory's records lack (contacts, areas, dates, duplicates)")
+    add_output_flags(qual, batch=False)
+    qual.set_defaults(handler=_quality)

@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,9 +26,12 @@ from directory.feeds import Problem, RawRecord, read_path
 from directory.hours import NOT_STATED, describe, local_moment, open_at
 from directory.index import Catalog, area_bit, category_bit, dense_search, index_dir, load_catalog
 from directory.lexical import stem, terms
+from directory import quality
 from directory.records import RecordError, Service, service_from_oruk, service_to_oruk
 from directory.sanitise import clean_control
 from directory.vocab import CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, check_area, known_area_ids
+
+log = logging.getLogger(__name__)
 
 AREA_NAMES = {
     "buckinghamshire": "Buckinghamshire",
@@ -46,6 +50,7 @@ LOCAL_BONUS = 0.0015  # about six ranks near the top: a local service wins a nea
 LOCAL_FIT_RANK = 10
 LOCAL_FIT_SIMILARITY = 0.08
 AGE_BONUS = 0.0003
+WEAK_SIMILARITY = 0.3  # below this, with no query word in common, a result is marked ``weak_match``
 
 
 def area_label(area_id: str) -> str:
@@ -75,6 +80,16 @@ def _check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise BadInput(f"k (how many results) must be a whole number from 1 to {MAX_K}, got {k!r}"[:200])
     return k
+
+
+def _check_exclude(exclude: object) -> frozenset[str]:
+    if exclude is None:
+        return frozenset()
+    if isinstance(exclude, (str, bytes)) or not isinstance(exclude, (list, tuple, set, frozenset)):
+        raise BadInput("exclude must be a list of service ids")
+    if len(exclude) > 1000 or not all(isinstance(x, str) for x in exclude):
+        raise BadInput("exclude must be a list of at most 1000 service ids")
+    return frozenset(exclude)
 
 
 def _check_category(category: object) -> str | None:
@@ -188,6 +203,7 @@ class Directory:
             report = self._write(conn, services, origin="knowledge")
             store.set_meta(conn, "seed_hash", seed_hash)
         report["removed"] = len(stale)
+        report["quality"] = self._quality_report(services, [], "knowledge/directory")
         return report
 
     # ---- import / export ------------------------------------------------------------------------
@@ -243,22 +259,43 @@ class Directory:
         """
         area_id = check_area(area) if area is not None else None
         records, problems = read_path(Path(path))
-        return self.import_records(records, problems, area_id)
+        return self.import_records(records, problems, area_id, source=str(path))
 
-    def import_records(self, records: Sequence[RawRecord], problems: Sequence[Problem] = (), area: str | None = None) -> dict[str, Any]:
+    def import_records(self, records: Sequence[RawRecord], problems: Sequence[Problem] = (), area: str | None = None,
+                       source: str = "(given)") -> dict[str, Any]:
         services, problems = self._validate(records, list(problems), area)
         with self._lock:
             with self.engine.begin() as conn:
                 report = self._write(conn, services, origin="import")
             self._catalog = None if report["imported"] or report["updated"] else self._catalog
         report["rejected"] = [p.as_dict() for p in problems]
+        report["quality"] = self._quality_report(services, report["rejected"], source)
         return report
+
+    def _quality_report(self, services: Sequence[Service], rejected: Sequence[dict], source: str) -> dict[str, Any]:
+        """Write this import's quality report under $EARLYHELP_HOME/directory-reports; its summary and path."""
+        with self.engine.connect() as conn:
+            rows = store.light_rows(conn)
+        doc = quality.build_report(services, rejected, rows, source)
+        try:
+            path: str | None = str(quality.write_report(doc, home() / "directory-reports"))
+        except OSError as err:  # the import itself has landed; a report that cannot be written is logged
+            log.error("directory quality report not written: %s", err)
+            path = None
+        return {"report": path, **doc["summary"], "near_duplicates": doc["near_duplicates"]}
+
+    def quality_report(self, today: dt.date | None = None) -> dict[str, Any]:
+        """The quality report of everything in the store now (nothing written)."""
+        services = self.services()
+        with self.engine.connect() as conn:
+            rows = store.light_rows(conn)
+        return quality.build_report(services, [], rows, "the whole directory", today=today)
 
     def import_services(self, docs: Sequence[dict], area: str | None = None, file: str = "(given)") -> dict[str, Any]:
         """Import ORUK service objects already in memory (the synthetic generator and tests use this)."""
         area_id = check_area(area) if area is not None else None
         records = [RawRecord(file, f"record {i + 1}", doc) for i, doc in enumerate(docs)]
-        return self.import_records(records, (), area_id)
+        return self.import_records(records, (), area_id, source=file)
 
     def export_oruk(self) -> dict[str, Any]:
         """Every service as an ORUK /services page (``content`` plus paging fields)."""
@@ -306,10 +343,14 @@ class Directory:
         free_only: bool = False,
         open_now: bool | dt.datetime = False,
         send: bool = False,
+        exclude: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        """The best ``k`` services for ``query``, best first, each saying why it matched."""
+        """The best ``k`` services for ``query``, best first, each saying why it matched.
+
+        ``exclude``: service ids already shown (for "show more" and after "none of these fit").
+        """
         return self.search_many([query], area=area, age=age, k=k, category=category, free_only=free_only,
-                                open_now=open_now, send=send)[0]
+                                open_now=open_now, send=send, exclude=exclude)[0]
 
     def search_many(self, queries: Sequence[str], **filters: Any) -> list[list[dict[str, Any]]]:
         """Several searches with the same filters; the queries are embedded in one batch."""
@@ -328,7 +369,8 @@ class Directory:
         prepared: list[tuple[str, dict] | BadInput] = []
         for request in requests:
             try:
-                filters = {key: request[key] for key in ("area", "age", "k", "category", "free_only", "open_now", "send") if key in request}
+                filters = {key: request[key] for key in ("area", "age", "k", "category", "free_only", "open_now", "send", "exclude")
+                           if key in request}
                 prepared.append((_clean_query(request.get("query")), self._plan(**filters)))
             except BadInput as err:
                 prepared.append(err)
@@ -345,7 +387,7 @@ class Directory:
             row += 1
         return out
 
-    def _plan(self, area=None, age=None, k=5, category=None, free_only=False, open_now=False, send=False) -> dict[str, Any]:
+    def _plan(self, area=None, age=None, k=5, category=None, free_only=False, open_now=False, send=False, exclude=()) -> dict[str, Any]:
         return {
             "area": check_area(area) if area is not None else None,
             "age": _check_age(age),
@@ -354,10 +396,44 @@ class Directory:
             "free_only": bool(free_only),
             "moment": _check_moment(open_now),
             "send": bool(send),
+            "exclude": _check_exclude(exclude),
+        }
+
+    def refine(self, query: str, area: str | None = None, age: int | None = None, shown: Sequence[str] = (),
+               choices: int = 4) -> dict[str, Any]:
+        """For "none of these fit": one refining question, and the choices that would answer it.
+
+        The services that fit next (after those ``shown``) are grouped by category; the commonest
+        categories near the top become the choices. Each choice is a ready search:
+        ``search(query, area=area, age=age, category=choice["category"], exclude=shown)``. When the
+        next services share no category, ``choices`` is empty and the question asks for a few more
+        words instead (search again with the concern and those words, ``exclude=shown``).
+        """
+        shown = _check_exclude(shown)
+        results = self.search(query, area=area, age=age, k=20, exclude=sorted(shown))
+        weight: dict[str, float] = {}
+        for rank, r in enumerate(results):
+            for c in r["categories"]:
+                if c not in ("get_help_now",):  # urgent contacts are always offered beside the cards anyway
+                    weight[c] = weight.get(c, 0.0) + 1.0 / (rank + 1)
+        best = sorted(weight, key=lambda c: (-weight[c], c))[: max(0, int(choices))]
+        if len(best) >= 2:
+            return {
+                "question": "Sorry those didn't fit. Which of these is closest to what you need?",
+                "choices": [{"category": c, "label": CATEGORIES[c]} for c in best],
+                "free_text": "Something else: tell me in a few words",
+                "exclude": sorted(shown),
+            }
+        return {
+            "question": "Sorry those didn't fit. Can you tell me a little more about what you need, in a few words?",
+            "choices": [],
+            "free_text": None,
+            "exclude": sorted(shown),
         }
 
     def _mask(self, catalog: Catalog, plan: dict[str, Any]) -> np.ndarray | None:
-        mask = None
+        # A service the feed calls inactive, defunct or temporarily closed is never offered.
+        mask = None if catalog.active.all() else catalog.active.copy()
 
         def both(current, new):
             return new if current is None else current & new
@@ -391,7 +467,10 @@ class Directory:
             service = services.get(catalog.ids[row])
             if service is None:  # deleted by another process since the index loaded
                 continue
-            results.append(self._result(service, score, self._why(service, words, lex_rank, dense_sim, plan)))
+            result = self._result(service, score, self._why(service, words, lex_rank, dense_sim, plan))
+            # neither a word of the query nor its meaning is close: the best we have, not a good fit
+            result["weak_match"] = not any(w.startswith("mentions") for w in result["why"]) and (dense_sim or 0.0) < WEAK_SIMILARITY
+            results.append(result)
         return results
 
     def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
@@ -440,6 +519,8 @@ class Directory:
                     if catalog.min_age[row] >= 0 or catalog.max_age[row] < 999:
                         scores[row] += AGE_BONUS
         ordered = sorted(scores.items(), key=lambda item: (-item[1], catalog.ids[item[0]]))
+        if plan.get("exclude"):  # after ranking, so "show more" continues the same order
+            ordered = [(row, score) for row, score in ordered if catalog.ids[row] not in plan["exclude"]]
         return [(row, score, lex_rank.get(row), dense_sim.get(row)) for row, score in ordered]
 
     # ---- results --------------------------------------------------------------------------------
@@ -501,4 +582,6 @@ class Directory:
             "why": why,
             "category": s.categories[0] if s.categories else None,
             "categories": list(s.categories),
+            "status": s.status,
+            **quality.result_flags(s),
         }

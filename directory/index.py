@@ -52,6 +52,11 @@ class Catalog:
     lexical: Lexical
     hnsw: object | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    active: np.ndarray | None = None  # False for services a feed calls inactive, defunct or temporarily closed
+
+    def __post_init__(self) -> None:
+        if self.active is None:
+            self.active = np.ones(len(self.ids), dtype=bool)
 
     @property
     def size(self) -> int:
@@ -205,6 +210,9 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog
         synthetic = np.zeros(n, dtype=bool)
         for (sid,) in conn.execute(select(t.service.c.id).where(t.service.c.synthetic.is_(True))):
             synthetic[row_of[sid]] = True
+        active = np.ones(n, dtype=bool)
+        for (sid,) in conn.execute(select(t.service.c.id).where(t.service.c.status != "active")):
+            active[row_of[sid]] = False
         schedules: dict[int, list[Schedule]] = {}
         for row in conn.execute(select(t.schedule).order_by(t.schedule.c.service_id, t.schedule.c.position)):
             schedules.setdefault(row_of[row.service_id], []).append(
@@ -224,7 +232,7 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog
     hnsw = _hnsw(folder, chash, vectors, timings) if n >= HNSW_THRESHOLD else None
     timings["load_seconds"] = time.perf_counter() - started
     return Catalog(chash, generation, ids, row_of, vectors, area_bits, min_age, max_age, free, cat_bits, synthetic,
-                   schedules, lex, hnsw, timings)
+                   schedules, lex, hnsw, timings, active)
 
 
 def dense_search(catalog: Catalog, query_vector: np.ndarray, mask: np.ndarray | None, limit: int) -> list[tuple[int, float]]:

@@ -249,3 +249,16 @@ def content_hash(conn: Connection) -> tuple[str, list[str], list[str]]:
     for row in rows:
         digest.update(f"{row.id}\x1f{row.text_hash}\x1e".encode("utf-8"))
     return digest.hexdigest()[:24], [r.id for r in rows], [r.text_hash for r in rows]
+
+
+def light_rows(conn: Connection) -> list[dict]:
+    """Every service's id, name, web address, phone numbers and known areas: what near-duplicate checks need."""
+    rows = {r.id: {"id": r.id, "name": r.name, "url": r.url, "phones": [], "areas": []}
+            for r in conn.execute(select(t.service.c.id, t.service.c.name, t.service.c.url))}
+    for sid, number in conn.execute(select(t.phone.c.service_id, t.phone.c.number)):
+        if sid in rows:
+            rows[sid]["phones"].append(number)
+    for sid, area_id in conn.execute(select(t.service_area.c.service_id, t.service_area.c.area_id).where(t.service_area.c.area_id.is_not(None))):
+        if sid in rows:
+            rows[sid]["areas"].append(area_id)
+    return [rows[sid] for sid in sorted(rows)]
