@@ -7,13 +7,12 @@ optional JSON body ``{"by": "system or person"}`` acknowledges one. Off (503) un
 from __future__ import annotations
 
 import asyncio
-import hmac
 
 from aiohttp import web
 
 from bot.errors import BadInput
 from bot.web.keys import BROADCASTER, ESCALATIONS, SETTINGS, WEB_STORE
-from bot.web.security import json_error, read_json
+from bot.web.security import json_error, read_json, same_secret
 
 routes = web.RouteTableDef()
 
@@ -24,7 +23,7 @@ def _authorised(request: web.Request) -> web.Response | None:
         return json_error(503, "The case-system API is off: set EARLYHELP_DUTY_TOKEN to turn it on.")
     given = request.headers.get("Authorization", "")
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+    if scheme.lower() != "bearer" or not same_secret(value.strip(), token):
         response = json_error(401, "A valid bearer token is required.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="earlyhelp"'
         return response

@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[SESSION_LIMIT] = RateLimiter(settings.rate_session.count, settings.rate_session.seconds)
     app[ADDRESS_LIMIT] = RateLimiter(settings.rate_address.count, settings.rate_address.seconds)
-    app[LOGIN_LIMIT] = RateLimiter(20, 60)
+    app[LOGIN_LIMIT] = RateLimiter(settings.rate_login.count, settings.rate_login.seconds)
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_end_streams)
     app.add_routes(chat.routes)

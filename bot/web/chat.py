@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import logging
 import re
 import secrets
@@ -21,7 +20,8 @@ from aiohttp import web
 
 from bot.web.keys import ADDRESS_LIMIT, ESCALATIONS, GATEWAY, HTTP, SESSION_LIMIT, SETTINGS, WEB_STORE
 from bot.web.pages import STATIC, page
-from bot.web.security import CHAT_COOKIE, client_address, json_error, read_json, set_cookie, sign, too_many, unsign
+from bot.web.security import (CHAT_COOKIE, client_address, json_error, read_json, same_secret, set_cookie, sign,
+                              too_many, unsign)
 from bot.web.gateway import StoreUnavailable
 from bot.web.storage import ChatSession
 
@@ -89,7 +89,7 @@ async def _checked_session(request: web.Request, body_token: str | None = None) 
     if session is None:
         return json_error(401, "No chat session. Open the chat page first: it starts a session (a cookie).")
     token = request.headers.get("X-CSRF-Token") or body_token or ""
-    if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+    if not same_secret(token, session.csrf):
         return json_error(403, "The page's security token is missing or out of date. Reload the chat page.")
     return session
 
@@ -109,7 +109,7 @@ async def _session_or_store_down(request: web.Request, body_token: str | None = 
     if session is None:
         return json_error(401, "No chat session. Open the chat page first: it starts a session (a cookie).")
     token = request.headers.get("X-CSRF-Token") or body_token or ""
-    if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+    if not same_secret(token, session.csrf):
         return json_error(403, "The page's security token is missing or out of date. Reload the chat page.")
     return session
 

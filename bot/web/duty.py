@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import json
 import logging
 import secrets
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from bot.web.keys import BROADCASTER, ESCALATIONS, LOGIN_LIMIT, SETTINGS, WEB_STORE
 from bot.web.pages import page
-from bot.web.security import DUTY_COOKIE, client_address, set_cookie, sign, unsign
+from bot.web.security import DUTY_COOKIE, client_address, same_secret, set_cookie, sign, unsign
 from bot.web.storage import DutyLogin, LockedOut, token_hash
 
 log = logging.getLogger("bot.web.duty")
@@ -82,7 +81,7 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE, "")
     given = str(form.get("csrf", ""))
-    if not nonce or not hmac.compare_digest(given.encode(), _login_csrf(request, nonce).encode()):
+    if not nonce or not same_secret(given, _login_csrf(request, nonce)):
         return _login_page(request, "The form had expired. Please try again.", 403)
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:1024]
@@ -104,7 +103,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _check_csrf(login: DutyLogin, given: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), login.csrf.encode())
+    return same_secret(given, login.csrf)
 
 
 @routes.post("/duty/logout")

@@ -244,7 +244,7 @@ class Gateway:
     async def handle(self, session: ChatSession, text: str, message_id: str | None = None,
                      started: float | None = None) -> Turn:
         started = time.monotonic() if started is None else started
-        deadline = started + DEADLINE_SECONDS
+        deadline = started + getattr(self.settings, "answer_seconds", DEADLINE_SECONDS)
         message_id = message_id or uuid.uuid4().hex
         stripped = text.strip()
         if stripped.lower().startswith(RESERVED_INTENTS):

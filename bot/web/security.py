@@ -22,8 +22,16 @@ CHAT_COOKIE = "eh_chat"
 DUTY_COOKIE = "eh_duty"
 
 
+def same_secret(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a token someone sent with ours; any text (non-ASCII, lone surrogates
+    from undecodable header bytes) is simply unequal, never an error."""
+    if not given or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
+
+
 def sign(secret: str, purpose: str, value: str) -> str:
-    mac = hmac.new(secret.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:43]
+    mac = hmac.new(secret.encode(), f"{purpose}:{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:43]
     return f"{value}.{mac}"
 
 
@@ -32,7 +40,7 @@ def unsign(secret: str, purpose: str, signed: str | None) -> str | None:
     if not signed or "." not in signed or len(signed) > 200:
         return None
     value, _mac = signed.rsplit(".", 1)
-    return value if hmac.compare_digest(sign(secret, purpose, value), signed) else None
+    return value if same_secret(signed, sign(secret, purpose, value)) else None
 
 
 def json_error(status: int, message: str, **extra) -> web.Response:

@@ -219,6 +219,71 @@ def test_axe_finds_no_serious_problems_in_the_widget(make_settings, serve, brows
     assert axe_violations(page) == []
 
 
+def test_a_safeguarding_message_shows_the_safety_card_with_999_and_the_number_at_once(make_settings, serve, browser):
+    import datetime as dt
+
+    from bot.areas import get_area
+    from bot.contacts import child_at_risk_contacts
+
+    server = serve(make_settings())
+    page = browser(viewport={"width": 375, "height": 740}).new_page()
+    page.goto(server.url + "/")
+    exchange(page, "we live in Cheltenham")
+    started = time.monotonic()
+    exchange(page, "my stepdad hits me and I'm scared to go home")
+    card = page.locator(".safety-card")
+    expect(card).to_be_visible()
+    assert time.monotonic() - started < 3
+    assert card.get_attribute("role") == "alert"
+    expect(card.get_by_role("link", name="Call 999")).to_have_attribute("href", "tel:999")
+    number = child_at_risk_contacts(get_area("gloucestershire"), dt.datetime.now(dt.timezone.utc))[0].phone
+    link = card.get_by_role("link", name=number)
+    expect(link).to_be_visible()
+    assert link.get_attribute("href") == "tel:" + re.sub(r"[^0-9+]", "", number)
+    # it is the first thing of the answer, and on a phone it is on screen without scrolling sideways
+    assert page.locator(".from-bot.safety").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box = card.get_by_role("link", name="Call 999").bounding_box()
+    assert box and box["height"] >= 44 and box["width"] >= 44  # a target a thumb can hit (WCAG 2.5.8 asks 24)
+
+
+def test_delete_this_chat_asks_first_then_erases_and_says_so(make_settings, serve, browser):
+    settings = make_settings()
+    server = serve(settings)
+    page = browser().new_page()
+    page.goto(server.url + "/")
+    exchange(page, "we live in Stroud and I'm worried about my son")
+    page.get_by_role("button", name="Delete this chat").click()
+    confirm = page.get_by_role("group", name=re.compile("Delete this chat?"))
+    expect(confirm).to_be_visible()
+    assert page.evaluate("document.activeElement.textContent") == "Yes, delete it"
+    page.get_by_role("button", name="No, keep it").click()
+    expect(confirm).to_be_hidden()
+    assert page.locator(".from-user").count() == 1  # nothing deleted
+    page.get_by_role("button", name="Delete this chat").click()
+    page.keyboard.press("Enter")  # "Yes, delete it" has the focus
+    expect(page.locator("#chat-status")).to_contain_text("Your chat has been deleted")
+    assert page.locator("#log .message").count() == 0
+    with open_store(settings).engine.connect() as conn:
+        import sqlalchemy as sa
+
+        assert conn.execute(sa.text("SELECT count(*) FROM esc_messages")).scalar() == 0
+    # the page goes on working with its new session
+    exchange(page, "hello, we're in Brigg")
+    expect(page.locator(".from-bot").last).to_contain_text("North Lincolnshire")
+
+
+def test_axe_finds_no_serious_problems_with_the_safety_card_and_the_delete_question(make_settings, serve, browser):
+    server = serve(make_settings())
+    page = browser(bypass_csp=True).new_page()
+    page.goto(server.url + "/")
+    exchange(page, "we live in Aylesbury")
+    exchange(page, "he has a knife and says he will kill her")
+    expect(page.locator(".safety-card")).to_be_visible()
+    page.get_by_role("button", name="Delete this chat").click()
+    assert axe_violations(page) == []
+
+
 # -- the duty inbox ----------------------------------------------------------------------------------------
 
 

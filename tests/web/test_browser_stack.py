@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -74,3 +75,69 @@ def test_a_safeguarding_message_shows_999_and_the_duty_number_at_once(page, web_
     assert number.split(" (")[0] in answer
     new = [e for e in open_store(web_stack.settings).list() if e["id"] not in before]
     assert len(new) == 1 and new[0]["area"] == "gloucestershire" and new[0]["urgency"] == "immediate"
+
+
+def tracker_events(web_stack, sender: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(web_stack.settings.tracker_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_delete_this_chat_empties_rasa_s_tracker_store(page, web_stack):
+    fresh_chat(page, web_stack)
+    exchange(page, "hello", timeout=10_000)
+    exchange(page, "we live in Stroud", timeout=10_000)
+    store = open_store(web_stack.settings)
+    sender = _newest_sender(store)
+    assert tracker_events(web_stack, sender) > 0, "Rasa kept this conversation in its tracker store"
+    page.get_by_role("button", name="Delete this chat").click()
+    page.get_by_role("button", name="Yes, delete it").click()
+    expect(page.locator("#chat-status")).to_contain_text("Your chat has been deleted", timeout=5_000)
+    assert tracker_events(web_stack, sender) == 0
+    assert store.messages(sender) == []
+
+
+def _newest_sender(store) -> str:
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT session_id FROM esc_messages ORDER BY id DESC LIMIT 1")).scalar()
+
+
+def test_zz_stopping_the_action_server_mid_conversation_still_answers(page, web_stack):
+    """Runs last in this module: it stops the real action server (issue 9, item 7)."""
+    import time
+
+    fresh_chat(page, web_stack)
+    exchange(page, "hello", timeout=10_000)
+    page.get_by_role("button", name="A parent or carer").click()
+    expect(page.locator(".from-bot").last).to_contain_text("area", timeout=10_000)
+    (name, process), = [(n, p) for n, p in web_stack.stack.processes if n == "action-server"]
+    import os
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=15)
+    started = time.monotonic()
+    exchange(page, "we live in Stroud", timeout=4_000)
+    exchange(page, "she's 2", timeout=4_000)
+    last = exchange(page, "my toddler isn't talking yet", timeout=4_000)
+    assert time.monotonic() - started < 9  # three answers, each well within 3 seconds
+    log_text = page.locator("#log").inner_text()
+    answer = log_text.split("my toddler isn't talking yet", 1)[1]
+    assert "talk to a person" in answer and "999" in answer
+    assert "Gloucestershire" in answer
+    with urllib.request.urlopen(web_stack.url + "/healthz", timeout=5) as response:
+        assert response.status == 200
+    try:
+        urllib.request.urlopen(web_stack.url + "/readyz", timeout=5)
+        raise AssertionError("readyz must say not ready")
+    except urllib.error.HTTPError as err:
+        doc = json.loads(err.read())
+    assert err.code == 503 and doc["checks"]["action_server"]["ok"] is False and doc["checks"]["rasa"]["ok"] is True
+    assert doc["recent"]["action_server"]["failing_now"] is True
