@@ -467,6 +467,8 @@ def service_from_oruk(raw: Any, extra_area: str | None = None) -> Service:
     org_id = _id(org.get("id"), "organization.id")
     org_name = _text(org.get("name"), "organization.name", LIMITS["organization"], required=True)
     org_url = org.get("url")
+    if isinstance(org_url, str) and len(org_url) > LIMITS["url"]:
+        raise RecordError("organization.url", f"must be a web address of at most {LIMITS['url']} characters")
     org_url = safe_url(org_url) if isinstance(org_url, str) and org_url.strip() else None
     url = raw.get("url")
     if url not in (None, ""):
