@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
+import time
 
 import aiohttp
 from aiohttp import web
@@ -18,7 +20,7 @@ from bot.web import api, chat, duty
 from bot.web.events import Broadcaster
 from bot.web.gateway import Gateway
 from bot.web.keys import (ADDRESS_LIMIT, BROADCASTER, ESCALATIONS, GATEWAY, HTTP, LOGIN_LIMIT, SESSION_LIMIT, SETTINGS,
-                          WEB_STORE, WORKER)
+                          WARM, WEB_STORE, WORKER)
 from bot.web.pages import STATIC
 from bot.web.security import RateLimiter, security_middleware
 from bot.web.settings import Settings
@@ -61,7 +63,7 @@ async def _resources(app: web.Application):
     if worker is not None:
         tasks.append(asyncio.create_task(worker.run_forever(poll_interval=0.5, stop_event=stop)))
     # load the cue bank and area files now, not on the first person's message
-    tasks.append(asyncio.create_task(asyncio.to_thread(_warm_up)))
+    tasks.append(asyncio.create_task(asyncio.to_thread(_warm_up, app[WARM])))
     yield
     stop.set()
     for task in tasks:
@@ -83,15 +85,20 @@ async def _end_streams(app: web.Application) -> None:
         await app[BROADCASTER].close_streams()
 
 
-def _warm_up() -> None:
+def _warm_up(done: threading.Event) -> None:
+    """Load the safeguarding screen (its cue bank and any model) and the area files before the first person
+    needs them; /readyz says "not ready" until this is done."""
     try:
         from bot.areas import load_areas
         from bot.safeguarding import screen
 
+        started = time.monotonic()
         screen("hello")
         load_areas()
+        log.info("safeguarding screen and areas loaded in %.1f s", time.monotonic() - started)
+        done.set()
     except Exception:
-        log.exception("warm-up failed")
+        log.exception("warm-up failed: the safeguarding screen could not be loaded")
 
 
 async def _housekeeping(app: web.Application, stop: asyncio.Event) -> None:
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     # request bodies larger than this are refused before they are read (the chat API checks its own limit)
     app = web.Application(middlewares=[security_middleware], client_max_size=max(64 * 1024, settings.max_message_chars * 16))
     app[SETTINGS] = settings
+    app[WARM] = threading.Event()
     app[SESSION_LIMIT] = RateLimiter(settings.rate_session.count, settings.rate_session.seconds)
     app[ADDRESS_LIMIT] = RateLimiter(settings.rate_address.count, settings.rate_address.seconds)
     app[LOGIN_LIMIT] = RateLimiter(settings.rate_login.count, settings.rate_login.seconds)

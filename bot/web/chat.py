@@ -18,7 +18,7 @@ import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 
-from bot.web.keys import ADDRESS_LIMIT, ESCALATIONS, GATEWAY, HTTP, SESSION_LIMIT, SETTINGS, WEB_STORE
+from bot.web.keys import ADDRESS_LIMIT, ESCALATIONS, GATEWAY, HTTP, SESSION_LIMIT, SETTINGS, WARM, WEB_STORE
 from bot.web.pages import STATIC, page
 from bot.web.security import (CHAT_COOKIE, client_address, json_error, read_json, same_secret, set_cookie, sign,
                               too_many, unsign)
@@ -241,7 +241,9 @@ async def readyz(request: web.Request) -> web.Response:
         _probe(http, f"{settings.action_url}/health"),
         _store_check_in_time(request.app),
     )
-    checks = {"rasa": rasa, "action_server": actions, "stores": stores}
+    warm = request.app[WARM].is_set()
+    screening = {"ok": warm, "detail": "loaded" if warm else "still loading (or failed to load: see the log)"}
+    checks = {"rasa": rasa, "action_server": actions, "stores": stores, "safeguarding_screen": screening}
     ready = all(c["ok"] for c in checks.values())
     for name, check in checks.items():
         if not check["ok"]:

@@ -1,6 +1,7 @@
 """Typed keys for what the web application holds (``app[SETTINGS]`` is a ``Settings``)."""
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -24,3 +25,4 @@ ADDRESS_LIMIT: web.AppKey["RateLimiter"] = web.AppKey("address_limit")
 LOGIN_LIMIT: web.AppKey["RateLimiter"] = web.AppKey("login_limit")
 BROADCASTER: web.AppKey["Broadcaster"] = web.AppKey("broadcaster")
 WORKER: web.AppKey[Any] = web.AppKey("delivery_worker")
+WARM: web.AppKey[threading.Event] = web.AppKey("warm", threading.Event)  # set once screening and areas are loaded

@@ -1,4 +1,4 @@
-"""``python -m bot.web.screenshots [--out docs/screenshots] [--rasa-url URL]``: pictures of the web app.
+"""``python -m bot.web.screenshots [--out docs/screenshots] [--rasa-url URL [--action-url URL]]``: pictures of the web app.
 
 Saves PNGs of the chat widget (desktop and phone width), a service card, and the duty inbox with an
 escalation in it, using headless Chromium (Debian's /usr/bin/chromium through Playwright; nothing is
@@ -109,9 +109,13 @@ def _example_rasa() -> web.Application:
     async def hello(_request):
         return web.Response(text="Hello from the example replies")
 
+    async def health(_request):  # stands in for the action server's health check too
+        return web.json_response({"status": "ok"})
+
     app = web.Application()
     app.router.add_post("/webhooks/rest/webhook", webhook)
     app.router.add_get("/", hello)
+    app.router.add_get("/health", health)
     return app
 
 
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.web.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/screenshots", help="folder for the PNGs")
     parser.add_argument("--rasa-url", help="a running Rasa to talk to (default: fixed example replies)")
+    parser.add_argument("--action-url", default="http://127.0.0.1:5055", help="that Rasa's action server (with --rasa-url)")
     parser.add_argument("--chromium", default=os.environ.get("EARLYHELP_CHROMIUM", "/usr/bin/chromium"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -132,14 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     from bot.web.storage import WebStore
 
     background = _Background()
-    rasa_url = args.rasa_url
+    rasa_url, action_url = args.rasa_url, args.action_url
     if not rasa_url:
         port = _free_port()
         background.serve(_example_rasa(), port)
-        rasa_url = f"http://127.0.0.1:{port}"
-    settings = Settings(port=_free_port(), rasa_url=rasa_url.rstrip("/"), secret_key=secrets.token_urlsafe(48),
+        rasa_url = action_url = f"http://127.0.0.1:{port}"
+    settings = Settings(port=_free_port(), rasa_url=rasa_url.rstrip("/"), action_url=action_url.rstrip("/"),
+                        secret_key=secrets.token_urlsafe(48),
                         database_url=f"sqlite:///{home / 'screens.db'}", run_delivery_worker=False, sse_poll_seconds=0.5)
-    background.serve(create_app(settings), settings.port)
+    app = create_app(settings)
+    background.serve(app, settings.port)
+    from bot.web.keys import WARM
+
+    if not app[WARM].wait(300):  # the safeguarding screen loads in the background at start
+        print("the safeguarding screen did not load; see the log", file=sys.stderr)
+        return 1
     base = f"http://127.0.0.1:{settings.port}"
     password = secrets.token_urlsafe(16)
     WebStore.open(settings.database_url).add_user("duty.worker", password, ["gloucestershire"])

@@ -394,8 +394,17 @@ async def test_healthz_and_readyz_when_rasa_is_down(make_settings, client_for):
 async def test_readyz_is_ready_when_everything_answers(make_settings, client_for, rasa_recorder):
     rasa = await rasa_recorder()  # answers both / and /health, standing in for Rasa and the action server
     client = await client_for(make_settings(rasa_url=rasa.url, action_url=rasa.url))
-    response = await client.get("/readyz")
-    assert response.status == 200 and (await response.json())["ready"] is True
+    deadline = time.monotonic() + 120  # the safeguarding screen loads in the background at start
+    while True:
+        response = await client.get("/readyz")
+        doc = await response.json()
+        if doc["ready"] or time.monotonic() > deadline:
+            break
+        assert set(doc["checks"]) == {"rasa", "action_server", "stores", "safeguarding_screen"}
+        assert [name for name, check in doc["checks"].items() if not check["ok"]] == ["safeguarding_screen"]
+        assert response.status == 503
+        await asyncio.sleep(0.2)
+    assert response.status == 200 and doc["ready"] is True and doc["checks"]["safeguarding_screen"]["ok"] is True
 
 
 async def test_message_text_is_never_logged_at_info(make_settings, client_for, caplog):
