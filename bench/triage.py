@@ -6,7 +6,9 @@
 Prints, for each set: exact accuracy, within-one accuracy, the confusion matrix (rows: expected level,
 columns: given level), level-4 recall, the number of level-4 cases rated 1 or 2, and p50/p95 latency
 per assessment (after the model has loaded). The targets apply to the development set; the holdout was
-written before the triage and is never used to tune it.
+written before the triage and is never used to tune it; the independent check set
+(``tests/data/triage_check.jsonl``) was written later by someone who had not tuned the triage, from the
+seed documents' level definitions, with the level decided before running it, and is never tuned on either.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from bot.triage import assess  # noqa: E402
 
 DEV = REPO / "tests" / "data" / "triage_cases.jsonl"
 HOLDOUT = REPO / "tests" / "data" / "triage_holdout.jsonl"
+CHECK = REPO / "tests" / "data" / "triage_check.jsonl"
 TARGETS = {"exact": 0.80, "within_one": 0.97, "level4_recall": 0.97, "level4_rated_1_or_2": 0}
 
 
@@ -94,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  expected {case['level']} got {result.shared_level} ({result.confidence}): {case['text'][:110]!r} [{why}]")
     hold = evaluate(load(HOLDOUT))
     print(table("holdout tests/data/triage_holdout.jsonl (never tuned on)", hold, targets=False))
+    check = evaluate(load(CHECK))
+    print(table("independent check tests/data/triage_check.jsonl (never tuned on)", check, targets=False))
+    if args.errors:
+        for case, result in hold["wrong"] + check["wrong"]:
+            print(f"  unseen: expected {case['level']} got {result.shared_level} ({result.confidence}): {case['text'][:110]!r}")
     met = (
         dev["exact"] >= TARGETS["exact"]
         and dev["within_one"] >= TARGETS["within_one"]

@@ -147,6 +147,25 @@ def test_unsure_about_harm_errs_upward(bank):
     assert decision.shared_level == 4 and decision.confidence < bank.settings.low_confidence
 
 
+def test_screen_doubt_asks_about_harm_first_without_setting_the_level(bank):
+    """The safeguarding screen's "unsure" is a doubt: the question about harm comes first, and the answer
+    decides (yes or not sure: level 4; no: the triage's own reading)."""
+    doubt = Signal("safeguarding:unsure", "safeguarding", 4, "need", "unsure", "might be a safeguarding concern",
+                   "practice", 0.5, "screen", possible=True)
+    signals = [sig("money", 2), doubt]
+    decision = decide(signals, Answers(), bank.settings)
+    assert decision.shared_level == 2 and decision.doubt
+    assert decision.confidence < bank.settings.low_confidence
+    assert questions_for(decision, Answers(), bank, None)[0]["id"] == "harm"
+    assert decide(signals, Answers(harm="no"), bank.settings).shared_level == 2
+    assert not decide(signals, Answers(harm="no"), bank.settings).doubt
+    assert decide(signals, Answers(harm="unsure"), bank.settings).shared_level == 4
+    assert decide(signals, Answers(harm="yes"), bank.settings).shared_level == 4
+    # an escalation by the screen (not a doubt) is level 4 at once
+    firm = Signal("safeguarding:neglect", "safeguarding", 4, "need", "neglect", "neglect", "practice", 1.0, "screen")
+    assert decide([sig("money", 2), firm], Answers(harm="no"), bank.settings).shared_level == 4
+
+
 def test_a_firm_level4_is_never_lowered_by_any_answers(bank):
     for harm in ("no", "unsure", None):
         for support in ("none", "helping", "not_enough", None):
@@ -391,10 +410,6 @@ def test_unknown_area_names_the_known_ones():
 
 @pytest.mark.parametrize("text, kind", [
     ("", "tell me"), ("   \n\t ", "tell me"), ("😀😀😀", "tell me"), ("🙂 👍🏽 🇬🇧", "tell me"), ("?!...", "tell me"),
-    ("Mi hijo no va a la escuela y estoy muy preocupada", "english"),
-    ("Mój syn nie chodzi do szkoły i bardzo się martwię", "english"),
-    ("ابني لا يذهب إلى المدرسة", "english"),
-    ("我的儿子不去上学", "english"),
     ("asdkjh qwe zxcmn", "tell me"),
     (THIN, "tell me"),
     (["", "   "], "tell me"),
@@ -403,7 +418,23 @@ def test_nothing_to_judge_asks_for_more_rather_than_guessing(text, kind):
     result = assess(text)
     assert result.needs_more and result.reasons == [] and result.confidence == 0.0
     assert kind in result.message.lower()
-    assert "999" in result.message or kind != "english"
+
+
+@pytest.mark.parametrize("text", [
+    "Mi hijo no va a la escuela y estoy muy preocupada",
+    "Mój syn nie chodzi do szkoły i bardzo się martwię",
+    "ابني لا يذهب إلى المدرسة",
+    "我的儿子不去上学",
+])
+def test_another_language_is_never_given_a_guessed_level(text):
+    """"I can only understand English" (with 999), unless the safeguarding screen recognises harm in it, in
+    which case the safe side: level 4. Never a level 1-3 read from words the triage does not understand."""
+    result = assess(text)
+    if result.needs_more:
+        assert "english" in result.message.lower() and "999" in result.message and result.reasons == []
+        assert result.next_questions == []
+    else:
+        assert result.shared_level == 4 and result.reasons[0]["domain"] == "safeguarding"
 
 
 def test_a_vague_worry_gets_the_harm_question_first():
@@ -419,7 +450,7 @@ def test_harm_in_another_language_message_is_still_found():
 
 
 def test_huge_text_is_answered_and_a_cue_at_either_end_is_found():
-    filler = "We went to the park and had a nice day. " * 5000  # 200,000 characters
+    filler = "We went to the park and had a nice day. " * 2800  # 112,000 characters: more than is read
     for text in (filler + HARM[0], HARM[0] + " " + filler):
         result = assess(text)
         assert result.shared_level == 4 and len(json.dumps(result.to_dict())) < 20_000
@@ -455,7 +486,7 @@ def test_broken_bank_file_names_the_file_and_the_field(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ properties
-_PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WORDS = ("my", "son", "daughter", "school", "rent", "debt", "hit", "sad", "club", "not", "no", "never", "worried",
          "help", "bruise", "drugs", "missing", "baby", "the", "is", "and", "crying", "😀", "ça", "ß", "\u202e", "%",
          "\x00", "\n", "GL5", "999")
@@ -519,8 +550,11 @@ def test_development_set_has_the_promised_mix():
         assert sum(c["level"] == level for c in dev) >= 30, level
     assert {d for c in dev for d in c["domains"]} >= {"child_development", "parenting_capacity", "family_environment"}
     assert {c["voice"] for c in dev} >= {"parent", "young_person", "professional"}
-    holdout = bench.load(bench.HOLDOUT)
-    assert not {c["text"].lower() for c in holdout} & {c["text"].lower() for c in dev}
+    seen = {c["text"].lower() for c in dev}
+    for unseen in (bench.load(bench.HOLDOUT), bench.load(bench.CHECK)):
+        assert not {c["text"].lower() for c in unseen} & seen
+        assert {c["level"] for c in unseen} == {1, 2, 3, 4}
+        seen |= {c["text"].lower() for c in unseen}
 
 
 def test_development_set_meets_the_targets():
@@ -532,9 +566,11 @@ def test_development_set_meets_the_targets():
     assert result["level4_rated_1_or_2"] == 0
 
 
-def test_holdout_never_rates_level_4_low():
-    """The holdout is never tuned on: here only the safety floor is asserted (the bench prints the rest)."""
+@pytest.mark.parametrize("name", ["HOLDOUT", "CHECK"])
+def test_unseen_sets_never_rate_level_4_low(name):
+    """The holdout and the independent check set are never tuned on: the safety floor is asserted here,
+    with a floor on exact accuracy; the bench prints the full tables."""
     bench = _bench()
-    result = bench.evaluate(bench.load(bench.HOLDOUT))
+    result = bench.evaluate(bench.load(getattr(bench, name)))
     assert result["level4_rated_1_or_2"] == 0 and result["level4_recall"] >= 0.97
-    assert result["exact"] >= 0.80
+    assert result["exact"] >= 0.80 and result["within_one"] >= 0.95

@@ -73,7 +73,6 @@ def test_batch_answers_every_line_in_order_and_carries_on_after_bad_ones():
     [
         (("--area", "narnia", BULLIED), "known areas: bath-and-north-east-somerset, buckinghamshire"),
         (("",), "empty"),
-        ((), "empty"),
         (("--answer", "harm", BULLIED), "QUESTION=VALUE"),
         (("--answer", "age=300", BULLIED), "answers.age"),
     ],
@@ -81,8 +80,12 @@ def test_batch_answers_every_line_in_order_and_carries_on_after_bad_ones():
 def test_bad_input_exits_2_with_a_clear_message(args, words):
     done = cli(*args)
     assert done.returncode == 2 and words in done.stderr and done.stdout == ""
-    as_json = cli("--json", *args)
-    assert as_json.returncode == 2 and words in json.loads(as_json.stdout)["error"]
+
+
+def test_bad_input_with_json_is_an_error_document():
+    for args, words in ((("--area", "narnia", BULLIED), "north-lincolnshire"), ((), "empty")):
+        done = cli("--json", *args)
+        assert done.returncode == 2 and words in json.loads(done.stdout)["error"]
 
 
 def test_bad_usage_exits_2():
