@@ -2,7 +2,8 @@
 
 Descriptions arrive as HTML (or as text with HTML in it). ``nh3`` (the ammonia sanitiser) removes every
 tag, and drops the content of ``script``/``style`` entirely; entities are then decoded and any angle
-bracket left over is removed, so even ``&lt;script&gt;`` in a feed can never become markup in the widget.
+bracket left over is removed, so even ``&lt;script&gt;`` in a feed can never become markup in the widget,
+and no entity is left that a page could decode into a bracket.
 Paragraph and line breaks survive as newlines so the text stays readable.
 """
 from __future__ import annotations
@@ -30,14 +31,21 @@ def clean_control(text: str) -> str:
 def plain_text(value: str, multiline: bool = True) -> str:
     """Plain, safe text from HTML or text: tags and scripts gone, words kept, whitespace tidied."""
     text = clean_control(value)
-    if "<" in text or "&" in text:
+    if "<" in text or ">" in text or "&" in text:
         text = _BLOCK_BREAK.sub("\n", text)
         # Two passes: decoding entities can reveal markup (``&lt;b&gt;``) that the second pass removes.
         for _ in range(2):
             text = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
             text = html.unescape(text)
         text = text.replace("<", "").replace(">", "")
-        text = clean_control(text)
+        # Until nothing changes: an entity escaped many times over (``&amp;amp;lt;``) must not survive as
+        # ``&lt;``, which a page that sets HTML would turn back into markup. Each change makes the text
+        # shorter, so this ends.
+        while True:
+            settled = clean_control(html.unescape(text)).replace("<", "").replace(">", "")
+            if settled == text:
+                break
+            text = settled
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     text = _SPACES.sub(" ", text)
     if multiline:
