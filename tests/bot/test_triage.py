@@ -462,6 +462,23 @@ def test_several_messages_are_read_together():
     assert result.shared_level == 3
 
 
+def test_a_failing_safeguarding_screen_never_stops_a_level(monkeypatch):
+    """Fault injection: the screen raising must not lose the triage's own reading of harm."""
+    import bot.safeguarding
+
+    def broken(text):
+        raise RuntimeError("screen down")
+
+    monkeypatch.setattr(bot.safeguarding, "screen", broken)
+    assert assess(HARM[0]).shared_level == 4
+    assert assess("My son is being bullied at school.").shared_level == 2
+
+
+def test_follow_up_rejects_a_bad_asked_list():
+    with pytest.raises(BadInput, match="asked"):
+        follow_up(TWO_NEEDS, asked="harm")
+
+
 # ------------------------------------------------------------------------------------------ knowledge files
 def test_broken_bank_file_names_the_file_and_the_field(tmp_path):
     import shutil
@@ -483,6 +500,12 @@ def test_broken_bank_file_names_the_file_and_the_field(tmp_path):
     with pytest.raises(TriageFileError) as err:
         load_bank_from(folder)
     assert "indicators.yml" in str(err.value) and raw["indicators"][0]["id"] in str(err.value)
+    shutil.copy(REPO / "knowledge" / "triage" / "indicators.yml", folder / "indicators.yml")
+    raw = yaml.safe_load((folder / "questions.yml").read_text())
+    raw["questions"][0]["id"] = "favourite_colour"  # an answer the triage would never read
+    (folder / "questions.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(TriageFileError, match="favourite_colour"):
+        load_bank_from(folder)
 
 
 # ------------------------------------------------------------------------------------------ properties
