@@ -200,10 +200,17 @@ class ServerThread:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                    return self
+                    break
             except OSError:
                 time.sleep(0.1)
-        raise TimeoutError("web app did not start")
+        else:
+            raise TimeoutError("web app did not start")
+        from bot.web.keys import WARM
+
+        # the safeguarding screen loads in the background (once per process): wait, as /readyz would
+        if not self.app[WARM].wait(300):
+            raise TimeoutError("the safeguarding screen did not load")
+        return self
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -71,9 +71,10 @@ def test_privacy_notice_first_then_a_conversation_with_the_fallback(make_setting
     page.goto(server.url + "/")
     notice = page.locator("#privacy")
     expect(notice).to_contain_text("If a child is in danger, call 999")
-    expect(notice).to_contain_text("What is kept")
+    expect(notice).to_contain_text("What we keep")
     expect(notice).to_contain_text("Who sees it")
-    expect(notice).to_contain_text("For how long")
+    expect(notice).to_contain_text("How long")
+    expect(notice).to_contain_text("When we tell someone")
     send(page, "hello, we live in Stroud")
     expect(page.locator(".from-user .bubble").last).to_have_text("hello, we live in Stroud")
     expect(page.locator(".from-bot").last).to_contain_text("Gloucestershire", timeout=5000)
@@ -172,6 +173,7 @@ def test_keyboard_only_use_with_visible_focus(make_settings, serve, browser, ras
     assert page.evaluate("document.activeElement.textContent.trim()") == "A parent or carer"
     page.keyboard.press("Space")
     expect(page.locator(".from-user .bubble").last).to_have_text("A parent or carer")
+    expect(page.locator("#typing")).to_be_hidden(timeout=10_000)  # the answer has come back
     assert recorder.received[-1]["message"] == "/identify_parent"
     # the conversation is announced politely to screen readers
     assert page.get_attribute("#log", "aria-live") == "polite"

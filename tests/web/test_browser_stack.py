@@ -153,6 +153,6 @@ def test_zz_stopping_the_action_server_mid_conversation_still_answers(page, web_
         urllib.request.urlopen(web_stack.url + "/readyz", timeout=5)
         raise AssertionError("readyz must say not ready")
     except urllib.error.HTTPError as err:
-        doc = json.loads(err.read())
-    assert err.code == 503 and doc["checks"]["action_server"]["ok"] is False and doc["checks"]["rasa"]["ok"] is True
+        code, doc = err.code, json.loads(err.read())
+    assert code == 503 and doc["checks"]["action_server"]["ok"] is False and doc["checks"]["rasa"]["ok"] is True
     assert doc["recent"]["action_server"]["failing_now"] is True
