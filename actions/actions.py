@@ -295,7 +295,8 @@ class ActionStartAgain(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(response="utter_start_again")
-        return [AllSlotsReset(), ActiveLoop(None)]
+        # the first question straight away, whether or not a form was running when they asked
+        return [AllSlotsReset(), ActiveLoop(None), FollowupAction(FORM)]
 
 
 class ActionSafeguardingResponse(Action):

@@ -137,7 +137,7 @@ class Stack:
         self.processes.append((name, process))
         return process
 
-    def start(self, model: Path | None = None, timeout: float = 180) -> "Stack":
+    def start(self, model: Path | None = None, timeout: float = 600) -> "Stack":
         model = model or train()
         token = secrets.token_urlsafe(24)
         endpoints = write_endpoints(self.state, self.action_port, token)

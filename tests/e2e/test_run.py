@@ -27,7 +27,7 @@ def test_run_starts_everything_answers_and_stops_cleanly(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     printed = []
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
