@@ -101,7 +101,8 @@ class ValidateTriageForm(FormValidationAction):
         from bot.triage import assess
 
         text = str(value).strip()
-        if assess(text).needs_more:
+        assessment = assess(text)
+        if assessment.needs_more and not assessment.next_questions:  # nothing to go on: ask in other words
             dispatcher.utter_message(response="utter_concern_too_short")
             return {"concern": None}
         return {"concern": text}
@@ -163,14 +164,19 @@ class ActionGiveAnswer(Action):
         intent, text = latest_intent(tracker), tracker.latest_message.get("text") or ""
         events: list[EventType] = []
 
+        recorded = None
         if intent == "answer_question":  # a button: the payload names the question and the answer
             given = {e.get("entity"): e.get("value") for e in tracker.latest_message.get("entities", [])}
-            if isinstance(given.get("question"), str) and given.get("answer") is not None:
-                answers[given["question"]] = str(given["answer"])
+            recorded = replies.record_answer(answers, given.get("question"), given.get("answer"))
+            if recorded is None and pending:  # a stale or tampered button: ask again, nothing lost
+                send(dispatcher, [replies.followup_question(pending, again=True)])
+                return []
+            answers = recorded or answers
         elif pending:
             value = replies.match_option(pending, text)
-            if value is not None:
-                answers[pending["id"]] = value
+            recorded = None if value is None else replies.record_answer(answers, pending["id"], value)
+            if recorded is not None:
+                answers = recorded
             elif intent in ("describe_concern", "nlu_fallback", "out_of_scope") and len(text.split()) >= 3:
                 concern = f"{concern}\n{text}".strip()  # more detail instead of a button: keep it, move on
                 events.append(SlotSet("concern", concern))
@@ -187,7 +193,7 @@ class ActionGiveAnswer(Action):
                 return []
         events += [SlotSet("triage_answers", answers), SlotSet("pending_question", None)]
 
-        question = replies.next_followup(speaker, area, age, concern, answers, asked=len(asked))
+        question = replies.next_followup(speaker, area, age, concern, answers, asked=asked)
         if question is not None and question["id"] not in asked:
             send(dispatcher, [replies.followup_question(question)])
             return events + [SlotSet("pending_question", question), SlotSet("questions_asked", asked + [question["id"]])]

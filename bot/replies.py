@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from bot.areas import Area, get_area, load_areas
 from bot.contacts import ContactNow, child_at_risk_contacts, parse_moment, talk_to_person_contacts
 from bot.details import describe_age
+from bot.errors import BadInput
 from bot.pathways import pathway_report, render_pathway
 
 Reply = dict[str, Any]
@@ -147,17 +148,28 @@ def _triage_answers(speaker: str | None, age: int | None, answers: dict[str, Any
 
 
 def next_followup(speaker: str | None, area_id: str, age: int | None, concern: str,
-                  answers: dict[str, Any] | None = None, asked: int = 0) -> dict | None:
-    """The guided question to ask before the answer, or None when the level is clear enough (or we have
-    asked ``MAX_FOLLOWUPS`` already). A question is ``{"id", "text", "options": [{"title", "value"}]}``."""
-    from bot.triage import assess
+                  answers: dict[str, Any] | None = None, asked: list[str] | int = ()) -> dict | None:
+    """The guided question to ask before the answer (``bot.triage.follow_up``), or None when the level is
+    clear enough or ``MAX_FOLLOWUPS`` have been asked. A question is ``{"id", "text", "options": [...]}``."""
+    from bot.triage import follow_up
 
-    if asked >= MAX_FOLLOWUPS:
+    if isinstance(asked, int):
+        asked = ["?"] * asked
+    if len(asked) >= MAX_FOLLOWUPS:
         return None
-    assessment = assess(concern, answers=_triage_answers(speaker, age, answers), area=area_id)
-    if assessment.needs_more or not assessment.next_questions:
+    step = follow_up(concern, answers=_triage_answers(speaker, age, answers), area=area_id, asked=list(asked))
+    return step.question
+
+
+def record_answer(answers: dict[str, Any] | None, question_id: Any, reply: Any) -> dict[str, Any] | None:
+    """``answers`` with this reply recorded, or None when the question or the answer is not one of ours
+    (a stale or tampered button)."""
+    from bot.triage import record_answer as record
+
+    try:
+        return record(answers, question_id, reply)
+    except BadInput:
         return None
-    return assessment.next_questions[0]
 
 
 def followup_question(question: dict, again: bool = False) -> Reply:
