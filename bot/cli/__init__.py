@@ -9,21 +9,27 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = (
-    "bot.cli.contacts",
-    "bot.cli.pathways",
-    "bot.cli.areas",
-    "bot.cli.safeguarding",
-    "bot.cli.triage",
-    "bot.cli.escalations",
-    "directory.cli",
-)
+# command -> the module that owns it (imported only when that command runs, so `earlyhelp contacts`
+# does not pay for loading the directory's search index or the embedding model)
+COMMANDS = {
+    "contacts": "bot.cli.contacts",
+    "pathway": "bot.cli.pathways",
+    "areas": "bot.cli.areas",
+    "safeguarding": "bot.cli.safeguarding",
+    "triage": "bot.cli.triage",
+    "escalations": "bot.cli.escalations",
+    "users": "bot.cli.users",
+    "privacy": "bot.cli.privacy",
+    "directory": "directory.cli",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="earlyhelp", description="UK Early Help assistant tools")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    names = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:  # a capability not built yet is simply absent
@@ -35,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     return args.handler(args)
 
 
