@@ -40,7 +40,7 @@ from bot.web.storage import ChatSession
 log = logging.getLogger("bot.web.gateway")
 
 DEADLINE_SECONDS = 2.9  # the whole answer, from the message arriving
-STORE_SECONDS = 0.8  # the most one store step may take before we answer without it
+STORE_SECONDS = 0.8  # the most one store step may take before we answer without it (of the 2.9 s budget)
 SAVE_RESERVE = 0.3  # kept back from Rasa's share for saving the session afterwards
 SAFETY_YES = "/safety_check_yes"
 SAFETY_NO = "/safety_check_no"
@@ -205,8 +205,12 @@ class Gateway:
         self.on_escalation = on_escalation
         self.health = Health()
 
-    async def in_store(self, fn, *args, seconds: float = STORE_SECONDS, **kwargs):
-        """``fn(*args)`` in a thread, or raise ``StoreUnavailable`` if it fails or takes over ``seconds``."""
+    async def in_store(self, fn, *args, seconds: float | None = None, **kwargs):
+        """``fn(*args)`` in a thread, or raise ``StoreUnavailable`` if it fails or takes over ``seconds``
+        (default: the store's share of the answer budget)."""
+        if seconds is None:
+            budget = getattr(self.settings, "answer_seconds", DEADLINE_SECONDS)
+            seconds = STORE_SECONDS * budget / DEADLINE_SECONDS
         try:
             result = await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), max(0.05, seconds))
         except asyncio.TimeoutError:
