@@ -285,12 +285,28 @@ def chaos(workdir: Path, cycles: int, *, gap: tuple[float, float] = (0.2, 0.7), 
             return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=REPO)
 
     procs = {role: start(role) for role in ("writer", "worker1", "worker2")}
+    writer_lines = [len(_printed(out_path))]
+
+    def writer_up(timeout: float = 20.0) -> None:
+        """Wait until the (re)started writer has answered at least one turn, so that on a loaded machine
+        (where starting Python takes seconds) kills still land while it works, not only while it starts."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(_printed(out_path)) <= writer_lines[0]:
+            if procs["writer"].poll() is not None:
+                return
+            time.sleep(0.05)
+
     choices = choices or [["writer"], ["worker1"], ["worker2"], ["writer", "worker1"], ["worker1", "worker2"],
                           ["writer", "worker1", "worker2"]]
     try:
         for cycle in range(cycles):
             time.sleep(rng.uniform(*gap))
-            for role in rng.choice(choices):
+            victims = rng.choice(choices)
+            if "writer" in victims:
+                writer_up()
+            for role in victims:
+                if role == "writer":
+                    writer_lines[0] = len(_printed(out_path))
                 procs[role].send_signal(signal.SIGKILL)
                 procs[role].wait(10)
                 result.kills[role] += 1
