@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/directory.py            # quality, then 1k, 10k and 100k synthetic services
     .venv/bin/python bench/directory.py --quick    # quality, then 1k and 10k
+    .venv/bin/python bench/directory.py --sizes 0  # quality only; --sizes 1000,10000 picks the scales
 
 Quality: recall@5, MRR and nDCG@10 over tests/data/directory_queries.jsonl for lexical only (SQLite FTS5
 BM25), dense only (MiniLM + exact inner product), and the two hybrid fusions (reciprocal rank fusion, the
@@ -37,6 +38,22 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def header() -> str:
+    """Date, commit, machine and load: what a reader needs to judge the figures below."""
+    import datetime as dt
+    import platform
+
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "directory", "knowledge/directory"],
+                           capture_output=True, text=True).stdout.strip()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"directory bench, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit or 'unknown'}"
+            f"{' (directory files modified)' if dirty else ''}; {cpu}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; load average {load}")
 
 
 def quality() -> None:
@@ -131,13 +148,20 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 100k run")
     parser.add_argument("--scale", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--skip-quality", action="store_true", help="only the speed table")
+    parser.add_argument("--sizes", help="comma-separated numbers of synthetic services (0: no speed runs)")
     args = parser.parse_args()
     if args.scale:
         print(json.dumps(scale(args.scale)))
         return 0
+    print(header())
     if not args.skip_quality:
         quality()
-    sizes = [1_000, 10_000] + ([] if args.quick else [100_000])
+    if args.sizes is not None:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip() and int(x) > 0]
+    else:
+        sizes = [1_000, 10_000] + ([] if args.quick else [100_000])
+    if not sizes:
+        return 0
     results = []
     for n in sizes:
         done = subprocess.run([sys.executable, __file__, "--scale", str(n)], capture_output=True, text=True)

@@ -130,6 +130,8 @@ def test_exclude_and_refine_for_show_more_and_none_of_these_fit(seeded):
         assert all(choice["category"] in r["categories"] for r in results)
     with pytest.raises(BadInput, match="list of service ids"):
         seeded.search("help", exclude="glos-triple-p")
+    batch = seeded.search_requests([{**query, "exclude": shown}, {**query, "exclude": 7}])  # what --batch lines call
+    assert ids(batch[0]) == ids(seeded.search(**query, exclude=shown)) and isinstance(batch[1], BadInput)
 
 
 def test_a_query_nothing_fits_is_marked_weak(seeded):
@@ -152,7 +154,3 @@ def test_quality_and_export_on_the_command_line(tmp_path):
     exported = earlyhelp("export", "--json", home=home)
     assert exported.returncode == 0 and len(exported.stdout.strip().splitlines()) == 1
     assert {"quality-no-contact", "quality-defunct"} <= {s["id"] for s in json.loads(exported.stdout)["content"]}
-    batch = earlyhelp("search", "--batch", stdin=json.dumps({"query": "splash club", "exclude": ["quality-no-contact"]}) + "\n"
-                      + json.dumps({"query": "splash club", "exclude": "quality-no-contact"}) + "\n", home=home)
-    out = [json.loads(line) for line in batch.stdout.splitlines()]
-    assert "quality-no-contact" not in ids(out[0]["results"]) and out[1]["error"] == "'exclude' must be list, got str"
