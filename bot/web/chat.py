@@ -156,6 +156,9 @@ async def reset(request: web.Request) -> web.Response:
             body_token = doc.get("csrf") if isinstance(doc.get("csrf"), str) else None
         except web.HTTPException:
             body_token = None
+    wait = request.app[ADDRESS_LIMIT].hit(client_address(request))
+    if wait:
+        return too_many(wait)
     checked = await _checked_session(request, body_token)
     if isinstance(checked, web.Response):
         return checked
@@ -183,6 +186,9 @@ async def delete_conversation(request: web.Request) -> web.Response:
     safeguarding policy, and the answer says so), end the session and start a new one."""
     from bot.privacy.erase import erase_conversation
 
+    wait = request.app[ADDRESS_LIMIT].hit(client_address(request))
+    if wait:
+        return too_many(wait)
     checked = await _checked_session(request)
     if isinstance(checked, web.Response):
         return checked

@@ -191,6 +191,21 @@ async def test_rate_limit_per_address_across_sessions(make_settings, client_for)
     assert statuses == [200] * 5 + [429]
 
 
+async def test_start_again_and_delete_count_towards_the_address_limit(make_settings, client_for):
+    from bot.web.settings import Rate
+
+    client = await client_for(make_settings(rate_address=Rate(4, 60)))
+    csrf = await open_chat(client)
+    statuses = []
+    for path in ("/api/chat/reset", "/api/chat/delete", "/api/chat/reset", "/api/chat/delete", "/api/chat/reset"):
+        response = await client.post(path, json={}, headers={"X-CSRF-Token": csrf})
+        statuses.append(response.status)
+        if response.status == 200:
+            csrf = (await response.json())["csrf"]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert (await say(client, csrf, "hello")).status == 429
+
+
 # -- headers ---------------------------------------------------------------------------------------------
 
 
