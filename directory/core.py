@@ -82,6 +82,15 @@ def _check_k(k: object) -> int:
     return k
 
 
+def _who_for(s: Service, ages: tuple[int, int] | None) -> str | None:
+    """Who the service is for, in words, for a card: the feed's eligibility text, else the age range."""
+    if s.eligibility:
+        return s.eligibility
+    if ages is not None:
+        return f"ages {ages[0]} to {ages[1]}"
+    return None
+
+
 def _check_exclude(exclude: object) -> frozenset[str]:
     if exclude is None:
         return frozenset()
@@ -583,5 +592,7 @@ class Directory:
             "category": s.categories[0] if s.categories else None,
             "categories": list(s.categories),
             "status": s.status,
+            "eligibility": s.eligibility,
+            "who_for": _who_for(s, ages),
             **quality.result_flags(s),
         }

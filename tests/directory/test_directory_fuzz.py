@@ -73,7 +73,7 @@ def _texts(service: Service) -> list[str]:
     return [t for t in out if t]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(raw=hostile_records())
 def test_any_record_is_read_safely_or_rejected_with_its_field(raw):
     try:
@@ -102,7 +102,7 @@ def test_plain_text_never_leaves_markup_or_control_characters(text):
     assert url is None or (url.startswith(("http://", "https://")) and "<" not in url and " " not in url)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(hostile_records(), min_size=1, max_size=8))
 def test_a_hostile_batch_imports_the_good_records_and_names_the_rest(tmp_path_factory, batch):
     folder = tmp_path_factory.mktemp("fuzz")

@@ -77,6 +77,8 @@ def test_results_with_missing_essentials_are_flagged_not_shown_as_fact(empty):
     assert fine["complete"] is True and fine["phone"] == "01452 000111"  # all the essentials
     assert fine["flags"] == ["no_source"] + (["stale"] if (dt.date.today() - dt.date(2024, 5, 1)).days > 730 else [])
     assert len(fine["caution"]) == len(fine["flags"])
+    assert fine["who_for"] == fine["eligibility"] == "babies and toddlers with a parent or carer"
+    assert lacking["eligibility"] is None and lacking["who_for"] == "ages 1 to 4"
     unverified = empty.get("quality-unverified")
     assert unverified["flags"] == ["no_source", "unverified"] and unverified["complete"] is True
     assert any("not been checked" in c for c in unverified["caution"])
