@@ -50,6 +50,7 @@ LOCAL_BONUS = 0.0015  # about six ranks near the top: a local service wins a nea
 LOCAL_FIT_RANK = 10
 LOCAL_FIT_SIMILARITY = 0.08
 AGE_BONUS = 0.0003
+MAX_PAIRS_SHOWN = 20  # near-duplicate pairs listed in an import's answer (all are in the report file)
 WEAK_SIMILARITY = 0.3  # below this, with no query word in common, a result is marked ``weak_match``
 
 
@@ -291,7 +292,8 @@ class Directory:
         except OSError as err:  # the import itself has landed; a report that cannot be written is logged
             log.error("directory quality report not written: %s", err)
             path = None
-        return {"report": path, **doc["summary"], "near_duplicates": doc["near_duplicates"]}
+        # the answer lists the first pairs; the report file has them all
+        return {"report": path, **doc["summary"], "near_duplicates": doc["near_duplicates"][:MAX_PAIRS_SHOWN]}
 
     def quality_report(self, today: dt.date | None = None) -> dict[str, Any]:
         """The quality report of everything in the store now (nothing written)."""

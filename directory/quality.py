@@ -29,7 +29,7 @@ from directory.vocab import NATIONAL
 
 STALE_AFTER_DAYS = 730  # facts not checked for two years are called stale
 NEAR_NAME_RATIO = 0.85  # two names this alike, sharing a phone or web address in the same area: a near-duplicate
-MAX_BLOCK = 60  # a phone number shared by more services than this is a switchboard: compare by name only
+MAX_BLOCK = 60  # a name, phone or web address shared by more services than this is generic (a switchboard)
 
 # What a service may lack. "essential" ones make a result unsafe to show as fact: the card must say so.
 FLAGS: dict[str, tuple[bool, str]] = {
@@ -134,7 +134,7 @@ def near_duplicates(rows: Sequence[dict[str, Any]], focus: Iterable[str] | None 
             blocks[("url", url)].append(i)
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for (kind, value), members in blocks.items():
-        if len(members) < 2 or (kind != "name" and len(members) > MAX_BLOCK):
+        if len(members) < 2 or len(members) > MAX_BLOCK:  # a name or number shared that widely is generic
             continue
         if focus_set is not None and not any(rows[i]["id"] in focus_set for i in members):
             continue

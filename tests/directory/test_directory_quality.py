@@ -156,3 +156,10 @@ def test_quality_and_export_on_the_command_line(tmp_path):
     exported = earlyhelp("export", "--json", home=home)
     assert exported.returncode == 0 and len(exported.stdout.strip().splitlines()) == 1
     assert {"quality-no-contact", "quality-defunct"} <= {s["id"] for s in json.loads(exported.stdout)["content"]}
+
+
+def test_a_generic_name_or_switchboard_shared_by_many_is_not_a_duplicate_storm():
+    rows = [{"id": f"s{i}", "name": "Stay and play", "phones": ["01452 425000"], "url": None, "areas": ["gloucestershire"]}
+            for i in range(quality.MAX_BLOCK + 1)]
+    assert quality.near_duplicates(rows) == []
+    assert len(quality.near_duplicates(rows[:3])) == 3  # a few copies are reported, each pair once
