@@ -9,7 +9,7 @@ RASA_STAMP := $(VENV_RASA)/.installed-3.6.21
 export PYTHONDONTWRITEBYTECODE := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: setup run test test-fast train bench clean-state
+.PHONY: setup run test test-fast train bench clean-state screenshots
 
 setup: $(STAMP) $(RASA_STAMP)
 
@@ -48,6 +48,10 @@ test: setup
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not e2e"
+
+# Regenerate the README's screenshots of the widget and duty inbox (real headless Chromium).
+screenshots: setup
+	$(VENV)/bin/python -m bot.web.screenshots --out docs/screenshots
 
 bench: setup
 	$(VENV)/bin/python bench/triage.py

@@ -167,7 +167,7 @@ class Stack:
             wait_for(f"{self.action_url}/health", actions, "action-server", timeout)
             wait_for(f"{self.rasa_url}/", rasa, "rasa", timeout)
             if web_app is not None:
-                wait_for(f"http://127.0.0.1:{self.web_port}/healthz", web_app, "web", timeout)
+                wait_for(f"http://127.0.0.1:{self.web_port}/readyz", web_app, "web", timeout)  # screen loaded, Rasa reachable
         except Exception:
             self.stop()
             raise
