@@ -257,8 +257,9 @@ def _printed(path: Path) -> list[dict]:
 
 def chaos(workdir: Path, cycles: int, *, gap: tuple[float, float] = (0.2, 0.7), lease: float = 1.0,
           drain_timeout: float = 20.0, seed: int = 1, receiver_faults: bool = True, log=None,
-          choices: list[list[str]] | None = None) -> ChaosResult:
-    """Writer + two workers, SIGKILLed at random moments ``cycles`` times and restarted; then drain."""
+          choices: list[list[str]] | None = None, writer_turns: int = 1) -> ChaosResult:
+    """Writer + two workers, SIGKILLed at random moments ``cycles`` times and restarted; then drain.
+    The writer is killed only once it has answered ``writer_turns`` turns since its last restart."""
     from bot.escalation import EscalationStore
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -291,7 +292,7 @@ def chaos(workdir: Path, cycles: int, *, gap: tuple[float, float] = (0.2, 0.7), 
         """Wait until the (re)started writer has answered at least one turn, so that on a loaded machine
         (where starting Python takes seconds) kills still land while it works, not only while it starts."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(_printed(out_path)) <= writer_lines[0]:
+        while time.monotonic() < deadline and len(_printed(out_path)) < writer_lines[0] + writer_turns:
             if procs["writer"].poll() is not None:
                 return
             time.sleep(0.05)

@@ -17,7 +17,7 @@ CYCLES = 20
 
 
 def test_nothing_is_lost_or_doubled_when_processes_are_killed(tmp_path):
-    result = chaos(tmp_path / "chaos", CYCLES, gap=(0.4, 1.1), lease=1.0, seed=20261127)
+    result = chaos(tmp_path / "chaos", CYCLES, gap=(0.4, 1.1), lease=1.0, seed=20261127, writer_turns=2)
     assert sum(result.kills.values()) >= CYCLES and result.kills["writer"] >= 5
     printed = [p for p in result.printed if p["id"]]
     assert len(printed) >= 10, "the writer should have answered some escalating turns between kills"
