@@ -26,7 +26,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.escalation import EscalationStore  # noqa: E402
-from tests.bot.escalation.harness import PYTHON, Receiver, chaos  # noqa: E402
+def _harness():
+    """The crash harness, loaded by path (an installed package named ``tests`` can shadow the checkout's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("escalation_harness", REPO / "tests/bot/escalation/harness.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+_h = _harness()
+PYTHON, Receiver, chaos = _h.PYTHON, _h.Receiver, _h.chaos
 
 
 def pct(values: list[float], q: float) -> float:
