@@ -46,6 +46,8 @@ SAFETY_YES = "/safety_check_yes"
 SAFETY_NO = "/safety_check_no"
 SAFETY_QUESTION = "Is anyone in danger or being hurt?"
 RESERVED_INTENTS = ("/safeguarding_cue",)
+# the guided question about harm answered "yes" by its button (bot.replies.followup_question)
+_HARM_DISCLOSED = re.compile(r'^/answer_question\s*\{\s*"question"\s*:\s*"harm"\s*,\s*"answer"\s*:\s*"yes"\s*\}$')
 SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
 _YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
@@ -268,6 +270,14 @@ class Gateway:
             context = pending.get("text") or ""
             redacted = (f"{context} [answered the safety question: yes, someone is in danger]").strip()
             original = stripped
+        elif _HARM_DISCLOSED.match(stripped):
+            # "Yes" to the guided question "Has anyone hurt the child, or are they frightened or unsafe?" is a
+            # disclosure in a button: the duty team hears of it like any typed cue, and Rasa still gets the
+            # answer, so the level it gives is the safeguarding one with 999 and the number to call now.
+            screening = {"escalate": True, "immediate_danger": False, "categories": [], "unsure": False,
+                         "matched": ["answered yes to: has anyone hurt the child, or are they frightened or unsafe?"]}
+            redacted = "[answered yes to the guided question: has anyone hurt the child, or are they frightened or unsafe?]"
+            original = stripped
         else:
             screening = (await asyncio.to_thread(screen, stripped)).to_dict()
             redacted = redact(stripped)
@@ -280,7 +290,9 @@ class Gateway:
         contact = contact_details(original) if not is_payload else {}
         escalation = await self._record(session, redacted, screening, contact, message_id)
 
-        if screening["escalate"]:
+        if _HARM_DISCLOSED.match(stripped):
+            rasa_message, metadata = stripped, None
+        elif screening["escalate"]:
             cue = {"categories": screening["categories"], "immediate_danger": bool(screening["immediate_danger"])}
             rasa_message, metadata = "/safeguarding_cue" + json.dumps(cue), {"text": redacted}
         else:

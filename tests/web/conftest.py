@@ -63,6 +63,16 @@ def make_settings(tmp_path) -> Callable[..., Settings]:
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def safeguarding_screen_loaded():
+    """Load the safeguarding screen (its embedding model and classifier) once, before any app answers: a
+    deployed app does this at start-up and /readyz waits for it; the tests must not spend the 3-second
+    answer budget on it."""
+    from bot.safeguarding import screen
+
+    screen("hello")
+
+
 @pytest.fixture
 async def client_for():
     clients: list[TestClient] = []

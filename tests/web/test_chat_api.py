@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -432,3 +433,27 @@ async def test_message_text_is_never_logged_at_info(make_settings, client_for, c
     await asyncio.sleep(0)
     assert caplog.records, "the gateway logs each turn"
     assert all("Zebedee" not in r.getMessage() for r in caplog.records)
+
+
+async def test_yes_to_the_guided_harm_question_escalates_and_still_reaches_the_triage(make_settings, client_for, rasa_recorder):
+    """The button "Yes" to "Has anyone hurt the child...?" is a disclosure: the duty team hears of it, the widget
+    shows the safety card, and Rasa gets the answer itself so the triage gives the safeguarding level."""
+    from bot.replies import followup_question
+    from bot.triage import load_bank
+
+    harm = load_bank().questions["harm"].render("parent")
+    yes = next(b["payload"] for b in followup_question(harm)["buttons"] if b["title"] == "Yes")
+    no = next(b["payload"] for b in followup_question(harm)["buttons"] if b["title"] == "No")
+    rasa = await rasa_recorder()
+    settings = make_settings(rasa_url=rasa.url)
+    client = await client_for(settings)
+    csrf = await open_chat(client)
+    await say(client, csrf, "Scunthorpe")
+    await say(client, csrf, no)
+    assert open_store(settings).list() == [] and rasa.received[-1]["message"] == no
+    doc = await (await say(client, csrf, yes)).json()
+    (escalation,) = open_store(settings).list()
+    assert escalation["area"] == "north-lincolnshire"
+    assert "hurt" in escalation["excerpt"]
+    assert rasa.received[-1]["message"] == yes  # the triage still records the answer
+    assert doc["messages"][0]["custom"]["type"] == "safety" and "999" in json.dumps(doc["messages"][0])
