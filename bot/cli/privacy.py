@@ -1,0 +1,68 @@
+"""``earlyhelp privacy``: act on a person's request about their conversation (data protection officer).
+
+    earlyhelp privacy export --session ID [--actor NAME]   everything stored about it, as JSON
+    earlyhelp privacy erase --session ID [--actor NAME]    erase it (escalations already raised are kept)
+    earlyhelp privacy audit                                the privacy audit: who did what, counts only
+
+The session id is the ``sender`` id the web app gives a chat (shown to the duty team on an escalation).
+"""
+from __future__ import annotations
+
+import getpass
+
+from bot.cli.common import fail, print_json
+
+
+def _actor(args) -> str:
+    return args.actor or f"cli:{getpass.getuser()}"
+
+
+def _export(args) -> int:
+    from bot.privacy.export import export_conversation
+
+    if not args.session.strip():
+        return fail("--session must not be empty", args.json)
+    print_json(export_conversation(args.session, actor=_actor(args)))
+    return 0
+
+
+def _erase(args) -> int:
+    from bot.privacy.erase import erase_conversation
+
+    if not args.session.strip():
+        return fail("--session must not be empty", args.json)
+    result = erase_conversation(args.session, actor=_actor(args))
+    document = result.to_dict()
+    if result.kept_for_safeguarding:
+        document["note"] = ("The message(s) that raised an escalation, and the escalation, are kept under the council's "
+                            "safeguarding records policy; everything else about this conversation was erased.")
+    print_json(document)
+    return 0
+
+
+def _audit(args) -> int:
+    from bot.db import database_url, make_engine
+    from bot.privacy.erase import erasures
+
+    engine = make_engine(database_url("earlyhelp"))
+    try:
+        rows = erasures(engine)
+    finally:
+        engine.dispose()
+    print_json({"audit": [{**r, "at": r["at"].isoformat() if hasattr(r["at"], "isoformat") else r["at"]} for r in rows]})
+    return 0
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("privacy", help="export or erase one conversation for a data protection request")
+    actions = parser.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
+    for name, handler, text in (("export", _export, "everything stored about one conversation, as JSON"),
+                                ("erase", _erase, "erase one conversation (escalations already raised are kept)")):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("--session", required=True, help="the conversation's session (sender) id")
+        sub.add_argument("--actor", help="who is acting, for the audit (default: cli:<user>)")
+        sub.add_argument("--json", action="store_true", help="JSON output (the only output)")
+        sub.set_defaults(handler=handler)
+    audit = actions.add_parser("audit", help="the privacy audit (counts only, never text)")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(handler=_audit)
