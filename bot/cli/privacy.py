@@ -2,6 +2,7 @@
 
     earlyhelp privacy export --session ID [--actor NAME]   everything stored about it, as JSON
     earlyhelp privacy erase --session ID [--actor NAME]    erase it (escalations already raised are kept)
+    earlyhelp privacy purge [--dry-run]                    erase conversations past their area's retention period
     earlyhelp privacy audit                                the privacy audit: who did what, counts only
 
 The session id is the ``sender`` id the web app gives a chat (shown to the duty team on an escalation).
@@ -40,6 +41,15 @@ def _erase(args) -> int:
     return 0
 
 
+def _purge(args) -> int:
+    from dataclasses import asdict
+
+    from bot.privacy.retention import purge
+
+    print_json(asdict(purge(dry_run=args.dry_run, actor=f"retention:{_actor(args)}")))
+    return 0
+
+
 def _audit(args) -> int:
     from bot.db import database_url, make_engine
     from bot.privacy.erase import erasures
@@ -63,6 +73,11 @@ def register(commands) -> None:
         sub.add_argument("--actor", help="who is acting, for the audit (default: cli:<user>)")
         sub.add_argument("--json", action="store_true", help="JSON output (the only output)")
         sub.set_defaults(handler=handler)
+    purge = actions.add_parser("purge", help="erase conversations past their area's retention period")
+    purge.add_argument("--dry-run", action="store_true", help="count what is due, erase nothing")
+    purge.add_argument("--actor", help="who is acting, for the audit")
+    purge.add_argument("--json", action="store_true")
+    purge.set_defaults(handler=_purge)
     audit = actions.add_parser("audit", help="the privacy audit (counts only, never text)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=_audit)

@@ -74,3 +74,35 @@ def test_export_then_erase_one_conversation_keeping_the_escalation(tmp_path):
 def test_an_empty_session_is_refused_with_exit_code_2(tmp_path):
     code, doc = run(tmp_path, "erase", "--session", "  ")
     assert code == 2 and "session" in doc["error"]
+
+
+def test_retention_erases_conversations_past_their_period_and_keeps_escalated_messages(tmp_path):
+    import datetime as dt
+
+    from bot.privacy.retention import load_policy, purge
+
+    db = f"sqlite:///{tmp_path / 'earlyhelp.db'}"
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    store = EscalationStore.open(db, clock=lambda: old)
+    store.record_turn("web-old", "we are in Stroud", area="gloucestershire", categories=[], immediate_danger=False,
+                      escalate=False)
+    store.record_turn("web-old", "he hits her", area="gloucestershire", categories=["physical_abuse"],
+                      immediate_danger=False, escalate=True)
+    store.dispose()
+    store = EscalationStore.open(db)  # today
+    store.record_turn("web-new", "hello", area=None, categories=[], immediate_danger=False, escalate=False)
+    store.dispose()
+    days = load_policy().conversation_days("gloucestershire")
+    now = old + dt.timedelta(days=days + 1)
+
+    due = purge(now, dry_run=True, db_url=db, tracker=f"sqlite:///{tmp_path / 'no-tracker.db'}")
+    assert due.conversations == 1 and due.messages == 0  # counted, nothing erased
+    done = purge(now, db_url=db, tracker=f"sqlite:///{tmp_path / 'no-tracker.db'}")
+    assert done.conversations == 1 and done.messages == 1 and done.kept_messages == 1
+    store = EscalationStore.open(db)
+    assert [m["text_redacted"] for m in store.messages("web-old")] == ["he hits her"]
+    assert [m["text_redacted"] for m in store.messages("web-new")] == ["hello"]
+    store.dispose()
+    code, audit = run(tmp_path, "audit")
+    purges = [a for a in audit["audit"] if a["action"] == "retention_purge"]
+    assert len(purges) == 1 and purges[0]["detail"]["conversations"] == 1  # counts, never content
