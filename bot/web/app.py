@@ -102,13 +102,21 @@ def _warm_up(done: threading.Event) -> None:
 
 
 async def _housekeeping(app: web.Application, stop: asyncio.Event) -> None:
-    """Forget idle chat sessions once an hour."""
+    """Once an hour: forget idle chat sessions, and erase conversations past their retention period."""
     settings = app[SETTINGS]
     while not stop.is_set():
         try:
             await asyncio.to_thread(app[WEB_STORE].forget_idle_chat_sessions, dt.timedelta(hours=settings.chat_session_hours))
         except Exception:
             log.exception("housekeeping failed")
+        try:  # erase conversations past their area's retention period (knowledge/privacy/retention.yml)
+            from bot.privacy.retention import purge
+
+            done = await asyncio.to_thread(purge, db_url=settings.database_url)
+            if done.conversations:
+                log.info("retention: erased %d conversations", done.conversations)
+        except Exception:
+            log.exception("retention purge failed")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 3600)
 
