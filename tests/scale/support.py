@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import re
 import urllib.error
 import urllib.request
@@ -95,3 +96,14 @@ class RasaChat:
     text = staticmethod(WebChat.text)
     customs = staticmethod(WebChat.customs)
     transcript = WebChat.transcript
+
+
+def wait_log(stack: ScaledStack, pool: str, uri: str, count: int, timeout: float = 10.0) -> list[dict]:
+    """The pool's log rows for ``uri`` once there are at least ``count`` of them: nginx writes a line just
+    after it has sent the response, so the client can be a moment ahead of the log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [r for r in pool_log(stack, pool) if r["uri"] == uri]
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)

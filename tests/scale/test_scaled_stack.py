@@ -17,7 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot.escalation.store import EscalationStore
-from tests.scale.support import RasaChat, WebChat, instance_of, pool_log, rasa_say
+from tests.scale.support import RasaChat, WebChat, instance_of, pool_log, rasa_say, wait_log
+
+WEBHOOK = "/webhooks/rest/webhook"
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +31,13 @@ def check(chat, condition: bool, what: str) -> None:
     assert condition, f"{what}\n--- transcript ---\n{chat.transcript()}"
 
 
-def served_by(scaled, pool: str, since: float, uri: str) -> list[str]:
-    """Which instance answered each request of a pool since a moment (the last one tried, on a retry)."""
-    return [instance_of(scaled, r["upstreams"][-1]) for r in pool_log(scaled, pool) if r["at"] >= since and r["uri"] == uri]
+def served_by(scaled, rows: list[dict]) -> list[str]:
+    """Which instance answered each request (the last one tried, when nginx retried on another)."""
+    return [instance_of(scaled, r["upstreams"][-1]) for r in rows]
+
+
+def logged(scaled, pool: str, uri: str) -> int:
+    return len([r for r in pool_log(scaled, pool) if r["uri"] == uri])
 
 
 def escalations(scaled) -> list[dict]:
@@ -52,6 +58,7 @@ def recorded_turns(scaled, session_id: str) -> list[dict]:
 
 def test_parent_conversation_through_nginx_uses_both_rasa_and_action_servers(scaled):
     chat = RasaChat(scaled.rasa_url)
+    before = logged(scaled, "rasa", WEBHOOK)
     started = time.time()
     replies = chat.say("hi")
     check(chat, "999" in chat.text(replies) and "who are you" in chat.text(replies).lower(), "greets, 999, asks who")
@@ -70,8 +77,10 @@ def test_parent_conversation_through_nginx_uses_both_rasa_and_action_servers(sca
     areas = {json.dumps(s.get("area")) for s in cards[0]["services"]}
     check(chat, all("gloucestershire" in a or "national" in a for a in areas), f"only local or national services: {areas}")
     check(chat, "01452" in answer, "gives a Gloucestershire number to talk to a person")
-    assert set(served_by(scaled, "rasa", started, "/webhooks/rest/webhook")) == {"rasa-1", "rasa-2"}
-    assert set(served_by(scaled, "actions", started, "/webhook")) == {"action-server-1", "action-server-2"}
+    rasa = wait_log(scaled, "rasa", WEBHOOK, before + len(chat.log))[before:]
+    assert len(rasa) == len(chat.log) and set(served_by(scaled, rasa)) == {"rasa-1", "rasa-2"}
+    actions = [r for r in pool_log(scaled, "actions") if r["uri"] == "/webhook" and r["at"] >= started]
+    assert set(served_by(scaled, actions)) == {"action-server-1", "action-server-2"}
 
 
 def test_professional_gets_the_pathway_through_nginx(scaled):
@@ -90,7 +99,7 @@ def test_professional_gets_the_pathway_through_nginx(scaled):
 def test_the_widget_path_through_nginx_records_an_escalation_in_postgresql(scaled):
     chat = WebChat(scaled.public_url).open()
     before = len(escalations(scaled))
-    started = time.time()
+    turns_before = logged(scaled, "public", "/api/chat")
     replies = chat.say("hello")
     check(chat, "999" in chat.text(replies), "the greeting offers 999")
     chat.say("/identify_parent")
@@ -98,7 +107,8 @@ def test_the_widget_path_through_nginx_records_an_escalation_in_postgresql(scale
     replies = chat.say("her dad is hitting her right now")
     text = chat.text(replies)
     check(chat, "999" in text and text.index("999") < text.index("Gloucestershire"), "999 first, then the area's number")
-    assert set(served_by(scaled, "public", started, "/api/chat")) == {"web-1", "web-2"}, "both web apps took turns"
+    turns = wait_log(scaled, "public", "/api/chat", turns_before + len(chat.log))[turns_before:]
+    assert set(served_by(scaled, turns)) == {"web-1", "web-2"}, "both web apps took turns"
     after = escalations(scaled)
     assert len(after) == before + 1, "one escalation, recorded in PostgreSQL"
     new = [e for e in after if e["area"] == "gloucestershire" and e["urgency"] == "immediate"]
@@ -122,20 +132,23 @@ def test_two_turns_sent_at_once_are_processed_in_order(scaled):
     """Two turns of one conversation reach the two Rasa instances at (nearly) the same moment; the Redis
     lock store makes the second wait for the first, so it is answered as the conversation's next step.
     Without a shared lock both would start from the same tracker: the second would be answered as if the
-    first had never been said, and the stored events would interleave."""
+    first had never been said, and the stored events would interleave. (Checked by hand on 2026-11-28:
+    with the lock store left out of endpoints.yml this test fails, the second turn being answered "Sorry,
+    I couldn't tell which area that is".)"""
     alive = [n for n in ("rasa-1", "rasa-2") if scaled.process(n).poll() is None]
     assert len(alive) == 2, "needs both Rasa instances (this test must run before the crash test)"
     overlapped = False
     for _attempt in range(3):
         sender = f"lock-{uuid.uuid4().hex}"
+        before = logged(scaled, "rasa", WEBHOOK)
         rasa_say(scaled.rasa_url, sender, "/identify_parent")  # the form now asks for the area
+        before = len(wait_log(scaled, "rasa", WEBHOOK, before + 1))
         done: dict[str, tuple[float, list[dict]]] = {}
 
         def send(key: str, message: str) -> None:
             replies = rasa_say(scaled.rasa_url, sender, message)
             done[key] = (time.monotonic(), replies)
 
-        since = time.time()
         first = threading.Thread(target=send, args=("first", "we live in Stroud"))
         second = threading.Thread(target=send, args=("second", "she's 2"))
         first.start()
@@ -145,7 +158,8 @@ def test_two_turns_sent_at_once_are_processed_in_order(scaled):
         first.join(60)
         second.join(60)
         assert set(done) == {"first", "second"}, "both turns were answered"
-        assert len(set(served_by(scaled, "rasa", since, "/webhooks/rest/webhook"))) == 2, "the two went to different instances"
+        pair = wait_log(scaled, "rasa", WEBHOOK, before + 2)[before:]
+        assert len(pair) == 2 and len(set(served_by(scaled, pair))) == 2, f"the two went to different instances: {pair}"
         first_text = "\n".join(r.get("text") or "" for r in done["first"][1]).lower()
         second_text = "\n".join(r.get("text") or "" for r in done["second"][1]).lower()
         assert "how old" in first_text, f"the town is taken and the age asked: {first_text!r}"
@@ -160,11 +174,13 @@ def test_two_turns_sent_at_once_are_processed_in_order(scaled):
 
 def test_killing_one_rasa_and_one_action_server_mid_conversation(scaled):
     chat = RasaChat(scaled.rasa_url)
+    before = logged(scaled, "rasa", WEBHOOK)
     for message in PARENT_IN_STROUD[:2]:
         chat.say(message)
     # kill the instances that served the latest turn, so the next turns must be taken by the others
-    last_rasa = served_by(scaled, "rasa", 0, "/webhooks/rest/webhook")[-1]
-    last_action = (served_by(scaled, "actions", 0, "/webhook") or ["action-server-1"])[-1]
+    last_rasa = served_by(scaled, wait_log(scaled, "rasa", WEBHOOK, before + 2))[-1]
+    last_action = (served_by(scaled, [r for r in pool_log(scaled, "actions") if r["uri"] == "/webhook"]) or ["action-server-1"])[-1]
+    rasa_before = len(wait_log(scaled, "rasa", WEBHOOK, before + 2))
     scaled.kill(last_rasa)
     scaled.kill(last_action)
     killed_at = time.time()
@@ -180,19 +196,19 @@ def test_killing_one_rasa_and_one_action_server_mid_conversation(scaled):
           "the answer and its services, from the surviving action server")
 
     # the widget's path after the crash: the escalation is recorded, the person told 999 first
-    before = len(escalations(scaled))
+    escalations_before = len(escalations(scaled))
     web = WebChat(scaled.public_url).open()
     web.say("/identify_parent")
     web.say("Cheltenham")
     replies = web.say("her dad is hitting her right now")
     text = web.text(replies)
     check(web, "999" in text and text.index("999") < text.index("Gloucestershire"), "999 first, then the area's number")
-    assert len(escalations(scaled)) == before + 1, "the escalation after the crash is recorded in PostgreSQL"
+    assert len(escalations(scaled)) == escalations_before + 1, "the escalation after the crash is recorded in PostgreSQL"
 
-    rasa_after = [r for r in pool_log(scaled, "rasa") if r["at"] >= killed_at]
+    rasa_after = wait_log(scaled, "rasa", WEBHOOK, rasa_before + 6)[rasa_before:]
     # 499: the web app stopped waiting at its 2.9 s deadline and answered itself (a busy machine); never a 5xx
     assert len(rasa_after) == 6 and all(r["status"] in (200, 499) for r in rasa_after), rasa_after
-    assert set(served_by(scaled, "rasa", killed_at, "/webhooks/rest/webhook")) == {"rasa-1", "rasa-2"} - {last_rasa}
+    assert set(served_by(scaled, rasa_after)) == {"rasa-1", "rasa-2"} - {last_rasa}
     actions_after = [r for r in pool_log(scaled, "actions") if r["at"] >= killed_at and r["uri"] == "/webhook"]
     assert actions_after and all(r["status"] == 200 for r in actions_after), actions_after
-    assert set(served_by(scaled, "actions", killed_at, "/webhook")) == {"action-server-1", "action-server-2"} - {last_action}
+    assert set(served_by(scaled, actions_after)) == {"action-server-1", "action-server-2"} - {last_action}
