@@ -318,6 +318,7 @@ def web_stack(tmp_path_factory):
         # triage loads a model): give Rasa time. The 3-second rule is tested in test_chat_api.py and
         # test_parts_down.py, and measured in bench/.
         rasa_timeout=12, answer_seconds=12.5,
+        duty_token=secrets.token_urlsafe(32),  # the case-system API, for acknowledging in the stack tests
     )
     server = ServerThread(settings).start()
     server.stack = stack
