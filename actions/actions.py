@@ -14,7 +14,7 @@ from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import replies
+from bot import analytics, replies
 from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker
 from bot.errors import BadInput
 from bot.places import elsewhere, find_places, outward_code
@@ -210,6 +210,10 @@ class ActionGiveAnswer(Action):
         messages += replies.talk_to_person(area)
         messages.append(replies.say("Is there anything else I can help with?", [("Start again", "/start_again")]))
         send(dispatcher, messages)
+        place = tracker.get_slot("place")
+        analytics.record("level_given", area=area, speaker=speaker, level=assessment["shared_level"], outcode=place)
+        analytics.record("services_shown" if services else "no_fitting_service", area=area, speaker=speaker,
+                         outcode=place, count=len(services))
         return events + [SlotSet("shown_level", assessment["shared_level"])]
 
 
@@ -239,6 +243,8 @@ class ActionRefineServices(Action):
         return "action_refine_services"
 
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        analytics.record("no_fitting_service", area=tracker.get_slot("area"), speaker=tracker.get_slot("speaker"),
+                         outcode=tracker.get_slot("place"))
         dispatcher.utter_message(
             text="Sorry those didn't fit. What kind of help would suit you? A few words is enough, for example "
             "'parenting course', 'help with money', 'speech and language' or 'someone to talk to'.",
@@ -273,6 +279,7 @@ class ActionTalkToPerson(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
+        analytics.record("talk_to_person", area=tracker.get_slot("area"), speaker=tracker.get_slot("speaker"))
         return []
 
 

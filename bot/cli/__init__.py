@@ -20,6 +20,7 @@ COMMANDS = {
     "escalations": "bot.cli.escalations",
     "users": "bot.cli.users",
     "privacy": "bot.cli.privacy",
+    "report": "bot.cli.report",
     "directory": "directory.cli",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
