@@ -23,7 +23,6 @@ KINDS = {
     "services_shown": "services were shown (field: count)",
     "no_fitting_service": "a search found nothing that fits, or the person said none fit",
     "talk_to_person": "the person was given a number to talk to someone",
-    "return_visit": "a person came back to an earlier conversation after a break",
 }
 SPEAKERS = {"parent", "young_person", "professional"}
 _OUTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")

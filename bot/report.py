@@ -45,7 +45,7 @@ def figures(area: str, start: dt.date, end: dt.date, url: str | None = None) -> 
             count_by("level_given", events.c.level, "Level of need given", lambda v: f"level {v}")
             count_by("level_given", events.c.speaker, "Who asked", lambda v: (v or "not said").replace("_", " "))
             for kind, label in (("services_shown", "signposted to services"), ("talk_to_person", "given a number to talk to someone"),
-                                ("no_fitting_service", "no fitting service found"), ("return_visit", "return visits")):
+                                ("no_fitting_service", "no fitting service found")):
                 n = conn.execute(sa.select(sa.func.count()).where(where, events.c.kind == kind)).scalar_one()
                 rows.append(("Contacts", label, n))
             count_by("no_fitting_service", events.c.outcode, "Unmet need by postcode district", lambda v: v or "unknown")
