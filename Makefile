@@ -9,7 +9,7 @@ RASA_STAMP := $(VENV_RASA)/.installed-3.6.21
 export PYTHONDONTWRITEBYTECODE := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: setup run test test-fast train bench clean-state screenshots
+.PHONY: setup run run-scaled test test-fast train bench clean-state screenshots
 
 setup: $(STAMP) $(RASA_STAMP)
 
@@ -34,6 +34,10 @@ train: setup
 
 run: setup
 	$(VENV)/bin/python -m bot.runner run
+
+# For a whole county: PostgreSQL, Redis lock store, two Rasa and two action servers behind nginx (docs/scale.md).
+run-scaled: setup
+	$(VENV)/bin/python -m bot.scaled run
 
 # Every test: the modules, the CLI, Rasa's own checks, and whole conversations on real servers.
 test: setup

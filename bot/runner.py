@@ -74,7 +74,7 @@ def free_port() -> int:
 def tracker_store_yaml(state: Path) -> str:
     """Rasa's SQL tracker store: PostgreSQL when DATABASE_URL says so, else SQLite under the home."""
     url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
+    if url.startswith(("postgres://", "postgresql://", "postgresql+")):
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
