@@ -18,7 +18,9 @@ def database_url(name: str = "earlyhelp") -> str:
     """``DATABASE_URL`` if set, else ``sqlite:///$EARLYHELP_HOME/<name>.db``."""
     url = os.environ.get("DATABASE_URL")
     if url:
-        return url.replace("postgres://", "postgresql://", 1)
+        url = url.replace("postgres://", "postgresql://", 1)
+        # the project installs psycopg 3; SQLAlchemy's bare postgresql:// means psycopg2
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
     return f"sqlite:///{home() / (name + '.db')}"
 
 

@@ -62,7 +62,9 @@ def tracker_url() -> str:
         return explicit
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://", "postgresql+")):
-        return url.replace("postgres://", "postgresql://", 1)
+        from bot.db import database_url
+
+        return database_url()  # the same database, with the driver the project installs
     return f"sqlite:///{home() / 'rasa-tracker.db'}"
 
 
