@@ -5,6 +5,7 @@ dicts into dispatcher messages; everything it says can be tested without Rasa in
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,12 @@ def send(dispatcher: CollectingDispatcher, messages: list[dict[str, Any]]) -> No
         dispatcher.utter_message(
             text=message.get("text"), buttons=message.get("buttons", []), json_message=message.get("custom")
         )
+
+
+async def off_the_loop(work, *args):
+    """Run CPU-heavy work (the triage and directory search embed text) in a thread, so one action server
+    answers other conversations meanwhile instead of queueing them behind this one."""
+    return await asyncio.to_thread(work, *args)
 
 
 def latest_intent(tracker: Tracker) -> str | None:
@@ -153,7 +160,10 @@ class ActionGiveAnswer(Action):
     def name(self) -> str:
         return "action_give_answer"
 
-    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return await off_the_loop(self.answer, dispatcher, tracker, domain)
+
+    def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         speaker, area = tracker.get_slot("speaker"), tracker.get_slot("area")
         age = tracker.get_slot("child_age")
         age = None if age is None else int(age)
@@ -221,7 +231,10 @@ class ActionShowMoreServices(Action):
     def name(self) -> str:
         return "action_show_more_services"
 
-    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return await off_the_loop(self.answer, dispatcher, tracker, domain)
+
+    def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if not tracker.get_slot("concern") or not tracker.get_slot("area"):
             dispatcher.utter_message(text="Tell me a little about what's happening first, and I'll find services.")
             return []
@@ -259,7 +272,10 @@ class ActionSearchServices(Action):
     def name(self) -> str:
         return "action_search_services"
 
-    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return await off_the_loop(self.answer, dispatcher, tracker, domain)
+
+    def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         query = (tracker.latest_message.get("text") or "").strip()
         try:
             found = _services(tracker, SERVICES_SHOWN_FIRST, query)
