@@ -146,11 +146,15 @@ def _directory():
     return Directory.open()
 
 
-def _services(tracker: Tracker, k: int, concern: str | None = None) -> list[dict]:
+def _services(tracker: Tracker, k: int, concern: str | None = None, exclude: list[str] | None = None) -> list[dict]:
+    """Services for the concern in the person's area and for the child's age; [] for input the directory refuses."""
     age = tracker.get_slot("child_age")
-    age = int(age) if age is not None and int(age) >= 0 else None
+    age = int(age) if age is not None and 0 <= int(age) <= MAX_AGE else None
     query = concern if concern is not None else tracker.get_slot("concern") or ""
-    return _directory().search(query, area=tracker.get_slot("area"), age=age, k=k)
+    try:
+        return _directory().search(query, area=tracker.get_slot("area"), age=age, k=k, exclude=exclude or [])
+    except BadInput:
+        return []
 
 
 class ActionGiveAnswer(Action):
@@ -240,7 +244,7 @@ class ActionShowMoreServices(Action):
             return []
         shown = set(tracker.get_slot("shown_services") or [])
         query = tracker.get_slot("service_query") or tracker.get_slot("concern")
-        more = [s for s in _services(tracker, len(shown) + SERVICES_SHOWN_FIRST, query) if s["id"] not in shown]
+        more = _services(tracker, SERVICES_SHOWN_FIRST, query, exclude=sorted(shown))  # the same order, carried on
         if not more:
             dispatcher.utter_message(text="That's all the services I have that fit. You can also talk to a person.")
             send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
@@ -277,10 +281,7 @@ class ActionSearchServices(Action):
 
     def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         query = (tracker.latest_message.get("text") or "").strip()
-        try:
-            found = _services(tracker, SERVICES_SHOWN_FIRST, query)
-        except BadInput:
-            found = []
+        found = _services(tracker, SERVICES_SHOWN_FIRST, query, exclude=list(tracker.get_slot("shown_services") or []))
         if not found:
             dispatcher.utter_message(text="I couldn't find a service that fits that. A person can help you look:")
             send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))

@@ -248,10 +248,13 @@ def level_answer(speaker: str | None, area_id: str, age: int | None, concern: st
 
 def service_cards(services: list[dict], heading: str) -> Reply:
     """Service cards for the widget, with a plain-text version for channels without cards."""
+    if services and all(s.get("weak_match") for s in services):
+        heading = "I couldn't find a close match. These are the closest I have:"
     lines = [heading]
     for s in services:
         reach = ", ".join(x for x in (s.get("phone"), s.get("url")) if x)
         lines.append(f"- {s['name']}: {s.get('description', '')[:160]} {reach}".rstrip())
+        lines += [f"  ({c})" for c in s.get("caution", [])[:2]]  # what the record lacks, not shown as fact
     return say(
         "\n".join(lines),
         [("Show more", "/show_more_services"), ("None of these fit", "/refine_services")],
