@@ -229,6 +229,9 @@ class Directory:
             except RecursionError:
                 problems.append(Problem(record.file, record.label, "(record)", "nested too deeply"))
                 continue
+            except (TypeError, ValueError, AttributeError, KeyError) as err:  # a shape no rule foresaw: reject, never crash
+                problems.append(Problem(record.file, record.label, "(record)", f"malformed record ({type(err).__name__})"))
+                continue
             if service.synthetic and not self.allow_synthetic:
                 problems.append(Problem(record.file, record.label, "synthetic",
                                         "synthetic records are for scale tests and never enter a real directory"))

@@ -405,7 +405,7 @@ def _taxonomy(raw: dict) -> tuple[list[str], list[str]]:
             terms.append(name)
     extra = raw.get("categories")
     for i, name in enumerate(_list(extra, "categories")):
-        if name not in CATEGORIES:
+        if not isinstance(name, str) or name not in CATEGORIES:  # a list or a number is not a category either
             raise RecordError(f"categories[{i}]", f"{str(name)[:40]!r} is not a category; use one of {', '.join(CATEGORIES)}")
         if name not in categories:
             categories.append(name)
