@@ -213,10 +213,7 @@ class ActionGiveAnswer(Action):
             return events + [SlotSet("pending_question", question), SlotSet("questions_asked", asked + [question["id"]])]
 
         messages, assessment = replies.level_answer(speaker, area, age, concern, answers=answers)
-        try:
-            services = _services(tracker, SERVICES_SHOWN_FIRST, concern)
-        except BadInput:
-            services = []
+        services = _services(tracker, SERVICES_SHOWN_FIRST, concern)  # [] for input the directory refuses
         if services:
             heading = "Services that may help:" if speaker != "professional" else "Services you could refer to or signpost:"
             messages.append(replies.service_cards(services, heading))
