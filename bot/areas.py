@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import UnknownArea
 from bot.paths import knowledge_dir
+from bot.phones import check_uk_phone
 
 CANONICAL_LEVELS = (1, 2, 3, 4)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NATIONAL_SOURCE = "national, unverified"
-_PHONE = re.compile(r"^(?:\+44 ?)?[0-9][0-9 ]{2,14}[0-9]$")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")
 
 
@@ -125,9 +125,7 @@ class Contact(Strict):
     @field_validator("phone")
     @classmethod
     def _uk_phone(cls, phone: str | None) -> str | None:
-        if phone is not None and not _PHONE.match(phone):
-            raise ValueError(f"{phone!r} is not a UK phone number written with digits and spaces")
-        return phone
+        return check_uk_phone(phone)
 
     @model_validator(mode="after")
     def _reachable(self) -> "Contact":

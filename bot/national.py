@@ -8,7 +8,6 @@ service and the field.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.areas import NATIONAL_SOURCE
 from bot.paths import knowledge_dir
+from bot.phones import check_uk_phone
 
 FILE_NAME = "national_services.yml"
-# Like the area phone numbers, but short codes such as 999, 111 and 116 123 are allowed.
-_PHONE = re.compile(r"^(?:\+44 ?)?[0-9][0-9 ]{1,14}[0-9]$")
 
 
 class Strict(BaseModel):
@@ -45,9 +43,7 @@ class NationalService(Strict):
     @field_validator("phone")
     @classmethod
     def _uk_phone(cls, phone: str | None) -> str | None:
-        if phone is not None and not _PHONE.match(phone):
-            raise ValueError(f"{phone!r} is not a UK phone number written with digits and spaces")
-        return phone
+        return check_uk_phone(phone, short_codes=True)  # 999, 111, 116 123
 
     @field_validator("name", "for_whom", "hours")
     @classmethod
