@@ -43,7 +43,7 @@ run-scaled: setup
 test: setup
 	$(VENV)/bin/python -m bot.runner train
 	$(VENV_RASA)/bin/rasa data validate --quiet
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 	$(VENV_RASA)/bin/rasa test core --model $$($(VENV)/bin/python -m bot.runner model-path) \
 	  --stories tests/rasa/test_stories.yml --fail-on-prediction-errors --out var/rasa-test-results --no-plot
 	$(VENV_RASA)/bin/rasa test nlu --model $$($(VENV)/bin/python -m bot.runner model-path) \
