@@ -185,6 +185,64 @@ class Stack:
                 process.wait()
         self.processes.clear()
 
+    def fatal_loss(self, lost: list[str]) -> str | None:
+        """Why the stack must stop now that the processes named in ``lost`` have exited (None: carry on).
+        One of each, so losing any one process stops everything."""
+        return "a part stopped" if lost else None
+
+    def describe(self) -> str:
+        """What is running and where, for the person who started it."""
+        return (
+            "The Early Help assistant is running:\n"
+            f"  Chat widget        http://localhost:{self.web_port}/\n"
+            f"  Duty inbox         http://localhost:{self.web_port}/duty   "
+            "(add a duty account first: .venv/bin/earlyhelp users add --username NAME --areas AREA,...)\n"
+            f"  Health             http://localhost:{self.web_port}/healthz, /readyz\n"
+            f"  Rasa REST webhook  {self.rasa_url}/webhooks/rest/webhook   (loopback only)\n"
+            f"  Action server      {self.action_url}/webhook   (loopback only, token required)\n"
+            f"  State and logs     {self.state}\n"
+            "Press Ctrl-C to stop.")
+
+    def serve(self, interval: float = 0.5, **start: object) -> int:
+        """Start, say where everything is, then run until Ctrl-C (or SIGTERM), or until a loss the stack
+        cannot carry on without (``fatal_loss``); report each process that stops, once; stop everything.
+        A Ctrl-C while starting is honoured once started. Errors from ``start`` propagate (it leaves
+        nothing running). Returns the exit status (0)."""
+        stopping = False
+
+        def stop(_signum, _frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.start(**start)
+        print("\n" + self.describe(), flush=True)
+        reported: set[str] = set()
+        try:
+            while not stopping:
+                lost = [name for name, process in self.processes if process.poll() is not None]
+                for name in lost:
+                    if name not in reported:
+                        reported.add(name)
+                        code = self.process(name).returncode
+                        print(f"{name} stopped unexpectedly (exit {code}); see {self.state}/{name}.log", flush=True)
+                why = self.fatal_loss(lost)
+                if why:
+                    print(f"{why}: stopping.", flush=True)
+                    break
+                time.sleep(interval)
+        finally:
+            print("Stopping...", flush=True)
+            self.stop()
+        return 0
+
+    def process(self, name: str) -> subprocess.Popen:
+        for known, process in self.processes:
+            if known == name:
+                return process
+        raise KeyError(f"no process named {name!r}; running: {[n for n, _ in self.processes]}")
+
     def __enter__(self) -> "Stack":
         return self.start()
 
@@ -206,38 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ.get
     stack = Stack(rasa_port=int(env("EARLYHELP_RASA_PORT", "5005")), action_port=int(env("EARLYHELP_ACTION_PORT", "5055")),
                   web_port=int(env("EARLYHELP_PORT", "8080")), web_host=env("EARLYHELP_HOST", "0.0.0.0"))
-    stopping = False
-
-    def stop(_signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    stack.start()
-    print(
-        "\nThe Early Help assistant is running:\n"
-        f"  Chat widget        http://localhost:{stack.web_port}/\n"
-        f"  Duty inbox         http://localhost:{stack.web_port}/duty   "
-        "(add a duty account first: .venv/bin/earlyhelp users add --username NAME --areas AREA,...)\n"
-        f"  Health             http://localhost:{stack.web_port}/healthz, /readyz\n"
-        f"  Rasa REST webhook  {stack.rasa_url}/webhooks/rest/webhook   (loopback only)\n"
-        f"  Action server      {stack.action_url}/webhook   (loopback only, token required)\n"
-        f"  State and logs     {stack.state}\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
-    try:
-        while not stopping:
-            for name, process in stack.processes:
-                if process.poll() is not None:
-                    print(f"{name} stopped unexpectedly (exit {process.returncode}); see {stack.state}/{name}.log")
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        print("Stopping...", flush=True)
-        stack.stop()
-    return 0
+    return stack.serve()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import os
 import secrets
 import shutil
@@ -29,12 +28,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import pgcluster
 from bot.paths import REPO_ROOT, home
 from bot.runner import PYTHON, RASA, Stack, free_port, train, wait_for, write_endpoints
 
@@ -46,15 +45,6 @@ class ScaledError(RuntimeError):
 
 
 # ---- finding the Debian binaries --------------------------------------------------------------------
-
-def pg_bindir() -> Path | None:
-    """The PostgreSQL server binaries (``initdb``, ``pg_ctl``): on PATH or under /usr/lib/postgresql."""
-    found = shutil.which("pg_ctl")
-    if found and Path(os.path.realpath(found)).with_name("initdb").exists():
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
-    return Path(candidates[-1]).parent if candidates else None
-
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
@@ -69,10 +59,9 @@ def missing(env: dict[str, str] | None = None) -> list[str]:
     env = dict(os.environ if env is None else env)
     lacking = []
     if not env.get("DATABASE_URL"):
-        if pg_bindir() is None:
-            lacking.append("postgresql (initdb/pg_ctl, or set DATABASE_URL to an existing PostgreSQL)")
-        elif os.geteuid() == 0 and (shutil.which("runuser") is None or _no_user("postgres")):
-            lacking.append("a 'postgres' account (PostgreSQL refuses to run as root; the postgresql package creates it)")
+        reason = pgcluster.unavailable()
+        if reason:
+            lacking.append(f"postgresql ({reason}; or set DATABASE_URL to an existing PostgreSQL)")
     if not env.get("REDIS_URL") and redis_binary() is None:
         lacking.append("redis-server (or set REDIS_URL)")
     if nginx_binary() is None:
@@ -80,85 +69,7 @@ def missing(env: dict[str, str] | None = None) -> list[str]:
     return lacking
 
 
-def _no_user(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-        return False
-    except KeyError:
-        return True
-
-
 # ---- PostgreSQL --------------------------------------------------------------------------------------
-
-@dataclass
-class Postgres:
-    """A throw-away PostgreSQL cluster on a loopback port, with a random password; removed by ``stop``."""
-
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="earlyhelp-pg-")))
-    port: int = field(default_factory=free_port)
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-    database: str = "earlyhelp"
-    user: str = "earlyhelp"
-    bindir: Path | None = field(default_factory=pg_bindir)
-    started: bool = False
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    def url(self, driver: str = "psycopg", database: str | None = None) -> str:
-        scheme = f"postgresql+{driver}" if driver else "postgresql"
-        return f"{scheme}://{self.user}:{self.password}@127.0.0.1:{self.port}/{database or self.database}"
-
-    def _as_owner(self) -> list[str]:
-        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    def _run(self, argv: list[str], timeout: float) -> None:
-        done = subprocess.run([*self._as_owner(), *argv], capture_output=True, text=True, timeout=timeout)
-        if done.returncode:
-            raise ScaledError(f"{Path(argv[0]).name} failed: {(done.stderr or done.stdout).strip()[-800:]}")
-
-    def start(self) -> "Postgres":
-        if self.bindir is None:
-            raise ScaledError("PostgreSQL is not installed: apt-get install postgresql, or set DATABASE_URL")
-        if os.geteuid() == 0:  # initdb and postgres refuse root: the cluster belongs to the postgres account
-            shutil.chown(self.root, "postgres")
-        os.chmod(self.root, 0o700)
-        secret = self.root / "pwfile"
-        secret.write_text(self.password + "\n")
-        secret.chmod(0o600)
-        if os.geteuid() == 0:
-            shutil.chown(secret, "postgres")
-        try:
-            self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={secret}",
-                       "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"], timeout=180)
-        finally:
-            secret.unlink(missing_ok=True)
-        # throw-away: no fsync (a crash loses the cluster anyway); loopback only; the socket in our folder
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self.started = True  # from here on, stop() must try pg_ctl stop even if start half-failed
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "postgres.log"),
-                   "-w", "-t", "120", "start"], timeout=150)
-        import psycopg
-
-        try:
-            with psycopg.connect(self.url(driver="", database="postgres"), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.database}"')
-        except Exception:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.started:
-            with contextlib.suppress(Exception):
-                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], timeout=60)
-            self.started = False
-        shutil.rmtree(self.root, ignore_errors=True)
-
 
 def plain_postgres_url(url: str) -> str:
     """``postgresql://...`` without a driver name (Rasa's tracker-store settings are read from this form)."""
@@ -308,7 +219,7 @@ class ScaledStack(Stack):
     database_url: str | None = None
     redis_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    postgres: Postgres | None = None
+    postgres: pgcluster.PostgresCluster | None = None
     instance_ports: dict[str, int] = field(default_factory=dict)
     argvs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
@@ -321,12 +232,6 @@ class ScaledStack(Stack):
     def public_url(self) -> str:
         host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
         return f"http://{host}:{self.web_port}"
-
-    def process(self, name: str) -> subprocess.Popen:
-        for known, process in self.processes:
-            if known == name:
-                return process
-        raise KeyError(f"no process named {name!r}; running: {[n for n, _ in self.processes]}")
 
     def _launch(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         self.argvs[name] = (argv, env)
@@ -348,8 +253,10 @@ class ScaledStack(Stack):
         state = self.state
         # 1. PostgreSQL, and every table made once here (two processes creating them at once would race)
         if self.database_url is None:
-            self.postgres = Postgres().start()
-            self.database_url = self.postgres.url()
+            self.postgres = pgcluster.PostgresCluster(password=secrets.token_urlsafe(24), database="earlyhelp",
+                                                      max_connections=200)
+            self.postgres.start()
+            self.database_url = self.postgres.url
         database_url = psycopg_url(self.database_url)
         if self.postgres is not None:  # the throw-away cluster's address, for the CLI: readable by its owner only
             secret = state / "database-url"
@@ -431,9 +338,17 @@ class ScaledStack(Stack):
     def stop(self) -> None:
         super().stop()
         if self.postgres is not None:
-            self.postgres.stop()
+            self.postgres.remove()
             self.postgres = None
             self.database_url = None
+
+    def fatal_loss(self, lost: list[str]) -> str | None:
+        """The others carry on after one instance is lost; not once nginx, or every web app, is."""
+        if "nginx" in lost:
+            return "nginx stopped"
+        if all(f"web-{n}" in lost for n in range(1, self.web_apps + 1)):
+            return "No web app left"
+        return None
 
     def describe(self) -> str:
         kept = "throw-away (deleted at Ctrl-C; set DATABASE_URL to keep it)" if self.postgres else "DATABASE_URL"
@@ -493,35 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     stack = ScaledStack(rasas=args.rasa, action_servers=args.actions, web_apps=args.web, web_host=args.host,
                         web_port=args.port, state=state, database_url=os.environ.get("DATABASE_URL") or None,
                         redis_url=os.environ.get("REDIS_URL") or None)
-    stopping = False
-
-    def stop(_signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     try:
-        stack.start()
-    except (ScaledError, RuntimeError, TimeoutError) as err:
+        return stack.serve()
+    except (ScaledError, RuntimeError, TimeoutError) as err:  # start() has stopped whatever it had started
         print(f"Could not start the scaled stack: {err}", file=sys.stderr)
         return 1
-    print("\n" + stack.describe(), flush=True)
-    try:
-        while not stopping:
-            for name, process in stack.processes:
-                if process.poll() is not None and not getattr(process, "_reported", False):
-                    process._reported = True  # one line per loss; the others carry on
-                    print(f"{name} stopped (exit {process.returncode}); the others carry on. See {stack.state}/{name}.log",
-                          flush=True)
-            if all(p.poll() is not None for n, p in stack.processes if n.startswith("web-")) or stack.process("nginx").poll() is not None:
-                print("No web app or no nginx left: stopping.", flush=True)
-                break
-            time.sleep(0.5)
-    finally:
-        print("Stopping...", flush=True)
-        stack.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,14 @@
-"""The same directory code on PostgreSQL: a throw-away cluster on a loopback port (the approach of
-tests/bot/escalation/test_escalation_postgres.py), skipped when the PostgreSQL server binaries or the
-psycopg driver are not installed. Lexical search there is the portable Python BM25 (no FTS5)."""
+"""The same directory code on PostgreSQL: a throw-away cluster (bot.pgcluster) on a loopback port, skipped
+when the PostgreSQL server binaries or the psycopg driver are not installed. Lexical search there is the
+portable Python BM25 (no FTS5)."""
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from bot import pgcluster
 from directory import Directory
 from directory import schema as t
 from directory import store
@@ -24,55 +18,18 @@ from tests.directory.conftest import FIXTURES
 pytest.importorskip("psycopg")
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def pg_server():
     """A PostgreSQL cluster for this module; yields a function that makes a fresh database per test."""
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    root = Path(tempfile.mkdtemp(prefix="earlyhelp-dir-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: use the postgres account when there is one
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root without a postgres account")
-        shutil.chown(root, "postgres")
-        os.chmod(root, 0o700)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "earlyhelp", "--no-sync",
-                    "-E", "UTF8"], check=True, capture_output=True, timeout=120)
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w",
-                    "start"], check=True, capture_output=True, timeout=60)
-    base = f"postgresql+psycopg://earlyhelp@127.0.0.1:{port}"
+    reason = pgcluster.unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = pgcluster.PostgresCluster(prefix="earlyhelp-dir-pg-").start()
     made = iter(range(1000))
-
-    def new_database() -> str:
-        name = f"directory_{next(made)}"
-        subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "earlyhelp", name],
-                       check=True, capture_output=True, timeout=60)
-        return f"{base}/{name}"
-
     try:
-        yield new_database
+        yield lambda: cluster.create_database(f"directory_{next(made)}")
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 @pytest.fixture(scope="module")

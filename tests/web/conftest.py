@@ -27,6 +27,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot import pgcluster
 from bot.web import Settings, create_app
 
 
@@ -327,61 +328,20 @@ def web_stack(tmp_path_factory):
     stack.stop()
 
 
-class PostgresCluster:
-    """A throw-away PostgreSQL cluster on a loopback port that a test can stop and start again."""
+class PostgresCluster(pgcluster.PostgresCluster):
+    """A throw-away PostgreSQL cluster (bot.pgcluster) on a loopback port, started, that a test can stop (as a
+    crash would) and start again; ``url`` is its ``postgres`` database. Skipped where it cannot run."""
 
     def __init__(self):
-        import glob
-        import os
-        import shutil
-        import subprocess
-        import tempfile
-
-        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        found = shutil.which("initdb") or (candidates[-1] if candidates else None)
-        if found is None:
-            pytest.skip("PostgreSQL server binaries not installed")
         pytest.importorskip("psycopg")
-        self.bindir = Path(os.path.realpath(found)).parent
-        self.root = Path(tempfile.mkdtemp(prefix="earlyhelp-web-pg-"))
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root: run it as the postgres account
-            if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-                pytest.skip("running as root without a postgres account")
-            shutil.chown(self.root, "postgres")
-            os.chmod(self.root, 0o700)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.data = self.root / "data"
-        self.port = free_port()
-        subprocess.run([*self.as_user, str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                        "earlyhelp", "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        reason = pgcluster.unavailable()
+        if reason:
+            pytest.skip(reason)
+        super().__init__(prefix="earlyhelp-web-pg-")
         self.start()
 
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://earlyhelp@127.0.0.1:{self.port}/postgres"
-
-    def _ctl(self, *args: str) -> None:
-        import subprocess
-
-        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
-                       check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
-        self._ctl("-o", opts, "-l", str(self.root / "log"), "-w", "start")
-
-    def stop(self) -> None:
-        self._ctl("-m", "immediate", "stop")
-
-    def remove(self) -> None:
-        import shutil
-
-        try:
-            self.stop()
-        except Exception:
-            pass
-        shutil.rmtree(self.root, ignore_errors=True)
+    def stop(self, mode: str = "immediate") -> None:
+        super().stop(mode)
 
 
 @pytest.fixture

@@ -1,59 +1,31 @@
-"""The same store and worker on PostgreSQL: a throwaway cluster on a loopback port (skipped when the
-PostgreSQL server binaries or the psycopg driver are not installed)."""
+"""The same store and worker on PostgreSQL: a throw-away cluster (bot.pgcluster) on a loopback port
+(skipped when the PostgreSQL server binaries or the psycopg driver are not installed)."""
 from __future__ import annotations
 
 import datetime as dt
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import DBAPIError
 
+from bot import pgcluster
 from bot.escalation import DeliveryWorker, EscalationStore, InboxChannel, WebhookChannel
-from tests.bot.escalation.harness import SECRET, free_port
+from tests.bot.escalation.harness import SECRET
 from tests.bot.escalation.support import FakeClock, turn
 
 pytest.importorskip("psycopg")
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
 @pytest.fixture(scope="module")
 def pg_url():
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    root = Path(tempfile.mkdtemp(prefix="earlyhelp-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: use the postgres account when there is one
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root without a postgres account")
-        shutil.chown(root, "postgres")
-        os.chmod(root, 0o700)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "earlyhelp", "--no-sync",
-                    "-E", "UTF8"], check=True, capture_output=True, timeout=120)
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w",
-                    "start"], check=True, capture_output=True, timeout=60)
+    reason = pgcluster.unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = pgcluster.PostgresCluster().start()
     try:
-        yield f"postgresql+psycopg://earlyhelp@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
 
 
 @pytest.fixture
