@@ -23,6 +23,10 @@ KINDS = {
     "services_shown": "services were shown (field: count)",
     "no_fitting_service": "a search found nothing that fits, or the person said none fit",
     "talk_to_person": "the person was given a number to talk to someone",
+    # one of these two per chat, when its area becomes known: whether this browser had used the assistant
+    # before (the widget keeps a yes/no flag in the browser, never an id; bot.web.chat)
+    "first_visit": "a chat from a browser that had not used the assistant before",
+    "return_visit": "a chat from a browser that had used the assistant before",
 }
 SPEAKERS = {"parent", "young_person", "professional"}
 _OUTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")

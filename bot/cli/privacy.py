@@ -4,6 +4,9 @@
     earlyhelp privacy erase --session ID [--actor NAME]    erase it (escalations already raised are kept)
     earlyhelp privacy purge [--dry-run]                    erase conversations past their area's retention period
     earlyhelp privacy audit                                the privacy audit: who did what, counts only
+    earlyhelp privacy roles grant|revoke --username U --role dpo|manager    who may use the inbox's
+                                                           data protection page (dpo) or figures (manager)
+    earlyhelp privacy roles list
 
 The session id is the ``sender`` id the web app gives a chat (shown to the duty team on an escalation).
 """
@@ -28,15 +31,14 @@ def _export(args) -> int:
 
 
 def _erase(args) -> int:
-    from bot.privacy.erase import erase_conversation
+    from bot.privacy.erase import SAFEGUARDING_NOTE, erase_conversation
 
     if not args.session.strip():
         return fail("--session must not be empty", args.json)
     result = erase_conversation(args.session, actor=_actor(args))
     document = result.to_dict()
     if result.kept_for_safeguarding:
-        document["note"] = ("The message(s) that raised an escalation, and the escalation, are kept under the council's "
-                            "safeguarding records policy; everything else about this conversation was erased.")
+        document["note"] = SAFEGUARDING_NOTE
     print_json(document)
     return 0
 
@@ -63,6 +65,30 @@ def _audit(args) -> int:
     return 0
 
 
+def _roles(args) -> int:
+    from bot.errors import BadInput
+    from bot.web.duty import ROLES, grant_role, revoke_role, role_holders
+    from bot.web.storage import WebStore
+
+    store = WebStore.open()
+    try:
+        if args.roles_command == "list":
+            print_json({"roles": role_holders(store), "meaning": ROLES})
+            return 0
+        try:
+            if args.roles_command == "grant":
+                grant_role(store, args.username, args.role, by=_actor(args))
+                print_json({"username": args.username, "role": args.role, "granted": True})
+            else:
+                done = revoke_role(store, args.username, args.role, by=_actor(args))
+                print_json({"username": args.username, "role": args.role, "revoked": done})
+        except BadInput as err:
+            return fail(str(err), args.json)
+    finally:
+        store.dispose()
+    return 0
+
+
 def register(commands) -> None:
     parser = commands.add_parser("privacy", help="export or erase one conversation for a data protection request")
     actions = parser.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
@@ -81,3 +107,16 @@ def register(commands) -> None:
     audit = actions.add_parser("audit", help="the privacy audit (counts only, never text)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=_audit)
+    roles = actions.add_parser("roles", help="who may use the duty inbox's data protection page or manager view")
+    role_actions = roles.add_subparsers(dest="roles_command", required=True, metavar="ACTION")
+    for name, text in (("grant", "give a duty account a role"), ("revoke", "take a role away")):
+        sub = role_actions.add_parser(name, help=text)
+        sub.add_argument("--username", required=True)
+        sub.add_argument("--role", required=True, choices=["dpo", "manager"],
+                         help="dpo: export or erase conversations; manager: the figures for their areas")
+        sub.add_argument("--actor", help="who is acting, for the audit")
+        sub.add_argument("--json", action="store_true")
+        sub.set_defaults(handler=_roles)
+    listing = role_actions.add_parser("list", help="every account's roles")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_roles)

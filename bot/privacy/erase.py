@@ -35,6 +35,10 @@ from bot.paths import home
 
 log = logging.getLogger("bot.privacy")
 
+# what a data protection officer is told whenever an erasure keeps something (the CLI and the duty inbox)
+SAFEGUARDING_NOTE = ("The message(s) that raised an escalation, and the escalation, are kept under the council's "
+                     "safeguarding records policy; everything else about this conversation was erased.")
+
 metadata = sa.MetaData()
 privacy_audit = sa.Table(
     "privacy_audit",
@@ -113,6 +117,100 @@ def _erase_messages(engine: Engine, sender_id: str) -> tuple[int, int, list[str]
             query = query.where(messages.c.id.not_in(kept_pks))
         deleted = conn.execute(query).rowcount or 0
     return deleted, len(kept_pks), [row.id for row in kept]
+
+
+def _count_tracker(engine: Engine, sender_id: str) -> int:
+    if not sa.inspect(engine).has_table("events"):
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(tracker_events)
+                            .where(tracker_events.c.sender_id == sender_id)).scalar_one()
+
+
+def _stored(engine: Engine, sender_id: str) -> tuple[int, list[dict]]:
+    """(recorded turns, escalations raised from them as {id, area, message_pk}) of one session."""
+    from bot.escalation.schema import escalations, messages
+
+    if not sa.inspect(engine).has_table(messages.name):
+        return 0, []
+    with engine.connect() as conn:
+        turns = conn.execute(sa.select(sa.func.count()).select_from(messages)
+                             .where(messages.c.session_id == sender_id)).scalar_one()
+        raised = [dict(r) for r in conn.execute(sa.select(escalations.c.id, escalations.c.area, escalations.c.message_pk)
+                                                .where(escalations.c.session_id == sender_id)).mappings()]
+    return turns, raised
+
+
+def _tracker_areas(engine: Engine, sender_id: str) -> set[str]:
+    import json
+
+    from bot.privacy.export import tracker_events as full_events
+
+    if not sa.inspect(engine).has_table("events"):
+        return set()
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(full_events.c.data).where(full_events.c.sender_id == sender_id,
+                                                                full_events.c.type_name == "slot"))
+        found = set()
+        for (data,) in rows:
+            slot = json.loads(data or "{}")
+            if slot.get("name") == "area" and isinstance(slot.get("value"), str):
+                found.add(slot["value"])
+    return found
+
+
+@dataclass
+class Stored:
+    """What is stored about one conversation, counted without erasing anything (for a confirmation step)."""
+
+    tracker_events: int = 0
+    messages: int = 0
+    kept_escalations: list[str] = field(default_factory=list)
+    areas: list[str] = field(default_factory=list)  # the areas the conversation is known to be about
+    tracker_error: str | None = None
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.tracker_events or self.messages or self.kept_escalations)
+
+    @property
+    def to_erase(self) -> int:
+        return self.messages - len(self.kept_escalations)
+
+
+def stored_about(sender_id: str, *, engine: Engine, tracker: str | None = None) -> Stored:
+    """Count what ``erase_conversation`` would erase and keep, and the conversation's areas (from its
+    escalations and Rasa's ``area`` slot), erasing nothing."""
+    if not isinstance(sender_id, str) or not sender_id.strip():
+        raise ValueError("a session id is required")
+    result = Stored()
+    result.messages, raised = _stored(engine, sender_id)
+    result.kept_escalations = [r["id"] for r in raised]
+    areas = {r["area"] for r in raised if r["area"]}
+    tracker = tracker or tracker_url()
+    same = tracker == str(engine.url.render_as_string(hide_password=False))
+    tracker_engine = engine if same else make_engine(tracker)
+    try:
+        result.tracker_events = _count_tracker(tracker_engine, sender_id)
+        areas |= _tracker_areas(tracker_engine, sender_id)
+    except Exception as err:
+        result.tracker_error = type(err).__name__
+    finally:
+        if tracker_engine is not engine:
+            tracker_engine.dispose()
+    result.areas = sorted(areas)
+    return result
+
+
+def session_of_escalation(escalation_id: str, *, engine: Engine) -> str | None:
+    """The session (sender) id an escalation was raised from, or None: a duty team knows the escalation's
+    id, the person does not know their session id."""
+    from bot.escalation.schema import escalations
+
+    if not sa.inspect(engine).has_table(escalations.name):
+        return None
+    with engine.connect() as conn:
+        return conn.execute(sa.select(escalations.c.session_id).where(escalations.c.id == escalation_id)).scalar()
 
 
 def erase_conversation(sender_id: str, *, actor: str, db_url: str | None = None, tracker: str | None = None,

@@ -3,6 +3,11 @@
 The session lives in a signed, HttpOnly, SameSite=Strict cookie set by the chat page; the Rasa sender id
 is chosen here and never by the client. Every chat request also carries the session's CSRF token (in the
 ``X-CSRF-Token`` header) and, from a browser, an Origin of this site.
+
+Return visits: the widget sends ``"returning": true|false`` with its messages (whether this browser had
+used the assistant before this chat; a flag in the browser, no id). When a chat's area first becomes
+known, one analytics event is written, ``return_visit`` or ``first_visit``, with the day and the area
+only (``bot.analytics``), after the answer has gone, so a slow store never holds the answer up.
 """
 from __future__ import annotations
 
@@ -137,14 +142,34 @@ async def chat(request: web.Request) -> web.Response:
     message_id = doc.get("message_id")
     if message_id is not None and (not isinstance(message_id, str) or not MESSAGE_ID.match(message_id)):
         return json_error(400, "'message_id' must be 1 to 64 letters, digits, - or _.")
+    returning = doc.get("returning")
+    if returning is not None and not isinstance(returning, bool):
+        return json_error(400, "'returning' must be true or false.")
     if session is None:  # the store is down or slow: still a useful answer, never silence
         turn = await request.app[GATEWAY].degraded(message)
         return web.json_response({"messages": turn.messages, "degraded": True})
     wait = request.app[SESSION_LIMIT].hit(session.sender_id)
     if wait:
         return too_many(wait)
+    area_before = session.area
     turn = await request.app[GATEWAY].handle(session, message, message_id, started=started)
+    if returning is not None and area_before is None and session.area:
+        count_visit(settings.database_url, session.area, returning)
     return web.json_response({"messages": turn.messages, **({"degraded": True} if turn.fallback else {})})
+
+
+_pending: set[asyncio.Future] = set()  # analytics writes under way (kept so they are not collected)
+
+
+def count_visit(database_url: str | None, area: str, returning: bool) -> asyncio.Future:
+    """Write the chat's visit event (first or return) in a thread, without waiting for it."""
+    from bot import analytics
+
+    future = asyncio.get_running_loop().run_in_executor(
+        None, lambda: analytics.record("return_visit" if returning else "first_visit", url=database_url, area=area))
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
+    return future
 
 
 @routes.post("/api/chat/reset")

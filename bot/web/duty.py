@@ -8,19 +8,33 @@
 * A worker sees escalations of their own areas and those whose area is unknown; anything else answers 404.
 * Every view and every action is written to the access log (``web_duty_access``); actions also go to the
   escalation's own audit log through the store.
+
+Two roles open more of the inbox, each held by named accounts (``web_duty_roles``; granted with
+``earlyhelp privacy roles grant --username U --role dpo|manager``, and audited):
+
+* ``dpo``, a data protection officer: ``/duty/privacy`` exports or erases one conversation for a person's
+  request, with the same functions as ``earlyhelp privacy export|erase`` (``bot.privacy``), audited the
+  same way in ``privacy_audit`` (actor ``duty:<username>``). Erasing shows what will go and what is kept
+  and asks to confirm first. Conversations known to be about another area are refused.
+* ``manager``: ``/duty/report`` shows the commissioners' report (``bot.report``: the same figures, the same
+  suppression of counts below 5, the same charts) for one of their areas and a period.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import json
 import logging
+import re
 import secrets
 
+import sqlalchemy as sa
 from aiohttp import web
 
+from bot.errors import BadInput
 from bot.web.keys import BROADCASTER, ESCALATIONS, LOGIN_LIMIT, SETTINGS, WEB_STORE
-from bot.web.pages import page
+from bot.web.pages import Markup, page
 from bot.web.security import DUTY_COOKIE, client_address, same_secret, set_cookie, sign, unsign
 from bot.web.storage import DutyLogin, LockedOut, token_hash
 
@@ -42,6 +56,75 @@ async def current_login(request: web.Request) -> tuple[str, DutyLogin] | None:
     idle, absolute = _limits(request.app)
     login = await asyncio.to_thread(request.app[WEB_STORE].duty_session, token, idle, absolute)
     return (token, login) if login else None
+
+
+# -- roles ------------------------------------------------------------------------------------------------------
+
+ROLES = {
+    "dpo": "data protection officer: export or erase a conversation on a person's request",
+    "manager": "see the commissioners' figures and charts for their areas",
+}
+roles_metadata = sa.MetaData()
+duty_roles = sa.Table(
+    "web_duty_roles",
+    roles_metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(20), primary_key=True),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("granted_by", sa.String(100), nullable=False),
+)
+_roles_ready: set[int] = set()
+
+
+def _roles_table(engine) -> None:
+    if id(engine) not in _roles_ready:
+        roles_metadata.create_all(engine)
+        _roles_ready.add(id(engine))
+
+
+def grant_role(web_store, username: str, role: str, by: str) -> None:
+    """Give a duty account a role (``dpo`` or ``manager``); written to the access log."""
+    from bot.web.storage import duty_users
+
+    if role not in ROLES:
+        raise BadInput(f"unknown role {role!r}: the roles are {', '.join(sorted(ROLES))}")
+    _roles_table(web_store.engine)
+    with web_store.engine.begin() as conn:
+        if conn.execute(sa.select(duty_users.c.username).where(duty_users.c.username == username)).first() is None:
+            raise BadInput(f"no duty account {username!r} (add it first: earlyhelp users add)")
+        exists = conn.execute(sa.select(duty_roles.c.role).where(duty_roles.c.username == username,
+                                                                 duty_roles.c.role == role)).first()
+        if exists is None:
+            conn.execute(sa.insert(duty_roles).values(username=username, role=role, granted_by=by[:100],
+                                                      granted_at=dt.datetime.now(dt.timezone.utc)))
+    web_store.log(username, "role_granted", None, {"role": role, "by": by[:100]})
+
+
+def revoke_role(web_store, username: str, role: str, by: str) -> bool:
+    """Take a role away; True if the account had it."""
+    if role not in ROLES:
+        raise BadInput(f"unknown role {role!r}: the roles are {', '.join(sorted(ROLES))}")
+    _roles_table(web_store.engine)
+    with web_store.engine.begin() as conn:
+        done = conn.execute(sa.delete(duty_roles).where(duty_roles.c.username == username,
+                                                        duty_roles.c.role == role)).rowcount
+    if done:
+        web_store.log(username, "role_revoked", None, {"role": role, "by": by[:100]})
+    return bool(done)
+
+
+def roles_of(web_store, username: str) -> frozenset[str]:
+    _roles_table(web_store.engine)
+    with web_store.engine.connect() as conn:
+        return frozenset(conn.execute(sa.select(duty_roles.c.role).where(duty_roles.c.username == username)).scalars())
+
+
+def role_holders(web_store) -> list[dict]:
+    _roles_table(web_store.engine)
+    with web_store.engine.connect() as conn:
+        rows = conn.execute(sa.select(duty_roles).order_by(duty_roles.c.username, duty_roles.c.role)).mappings().all()
+    return [{"username": r["username"], "role": r["role"], "granted_by": r["granted_by"],
+             "granted_at": r["granted_at"].isoformat()} for r in rows]
 
 
 def _login_csrf(request: web.Request, nonce: str) -> str:
@@ -131,7 +214,8 @@ async def inbox(request: web.Request) -> web.Response:
     names = _area_names()
     areas = ", ".join(names.get(a, a) for a in login.user.areas)
     await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "inbox_opened", None, {"areas": list(login.user.areas)})
-    return page("duty.html", csrf=login.csrf, username=login.user.username, areas=areas)
+    roles = await asyncio.to_thread(roles_of, request.app[WEB_STORE], login.user.username)
+    return page("duty.html", csrf=login.csrf, username=login.user.username, areas=areas, **_nav(roles))
 
 
 def _history(escalation_id: str, store) -> list[dict]:
@@ -276,3 +360,217 @@ async def note(request: web.Request) -> web.Response:
 @routes.post("/duty/escalations/{id}/close")
 async def close(request: web.Request) -> web.Response:
     return await _act(request, "close")
+
+
+# -- data protection requests and the manager view (roles) ------------------------------------------------------
+
+REFERENCE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+
+
+def _nav(roles: frozenset[str]) -> dict[str, str]:
+    return {"dpo_class": "" if "dpo" in roles else "hidden", "manager_class": "" if "manager" in roles else "hidden"}
+
+
+async def _with_role(request: web.Request, role: str) -> tuple[DutyLogin, frozenset[str]] | web.Response:
+    """The login if it holds ``role``; else the login page (not logged in) or a 403 page (logged, audited)."""
+    found = await current_login(request)
+    if found is None:
+        raise web.HTTPSeeOther("/duty/login")
+    _token, login = found
+    roles = await asyncio.to_thread(roles_of, request.app[WEB_STORE], login.user.username)
+    if role not in roles:
+        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "role_refused", None,
+                                {"role": role, "path": request.path})
+        return web.Response(status=403, content_type="text/html", charset="utf-8", text=(
+            "<!doctype html><html lang='en-GB'><meta charset='utf-8'><title>Not allowed</title>"
+            "<link rel='stylesheet' href='/static/app.css'><main class='duty' id='main'><h1>Not allowed</h1>"
+            f"<p>Your account does not have the {html.escape(role)} role ({html.escape(ROLES[role])}). An "
+            "administrator can give it with <code>earlyhelp privacy roles grant</code>.</p>"
+            "<p><a href='/duty'>Back to the escalations</a></p></main></html>"))
+    return login, roles
+
+
+def _privacy_page(login: DutyLogin, roles: frozenset[str], *, title: str = "Data protection requests",
+                  result: str = "", show_form: bool = True, ref: str = "", status: int = 200) -> web.Response:
+    return page("privacy.html", status=status, csrf=login.csrf, username=login.user.username, title=title,
+                result=Markup(result), form_class="" if show_form else "hidden", ref=ref, **_nav(roles))
+
+
+def _message(text: str, kind: str = "error") -> str:
+    return f'<p class="{kind}" role="alert">{html.escape(text)}</p>'
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _find_conversation(request: web.Request, login: DutyLogin, ref: str):
+    """(session id, what is stored about it) for a reference the officer typed, or _Refused with a message."""
+    from bot.privacy.erase import session_of_escalation, stored_about
+
+    ref = ref.strip()
+    if not REFERENCE.match(ref):
+        raise _Refused("Give a conversation id (it starts web-) or an escalation reference: letters, digits, "
+                       "dots, dashes, colons or underscores, at most 200.", 400)
+    engine = request.app[ESCALATIONS].engine
+    sender = session_of_escalation(ref, engine=engine) or ref
+    stored = stored_about(sender, engine=engine, tracker=request.app[SETTINGS].tracker_url)
+    if stored.areas and not set(stored.areas) & set(login.user.areas):
+        raise _Refused("No conversation with that reference in your areas.", 404)
+    if stored.nothing:
+        raise _Refused("Nothing is stored under that reference: it may have been erased already, or the reference "
+                       "is mistyped.", 404)
+    return sender, stored
+
+
+async def _privacy_form(request: web.Request) -> tuple[DutyLogin, frozenset[str], dict] | web.Response:
+    checked = await _with_role(request, "dpo")
+    if isinstance(checked, web.Response):
+        return checked
+    login, roles = checked
+    form = await request.post()
+    if not _check_csrf(login, str(form.get("csrf", ""))):
+        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "csrf_rejected", None, {"action": "privacy"})
+        return web.Response(status=403, text="The form had expired. Reload the page and try again.")
+    return login, roles, {k: str(v) for k, v in form.items()}
+
+
+@routes.get("/duty/privacy")
+async def privacy_requests(request: web.Request) -> web.Response:
+    checked = await _with_role(request, "dpo")
+    if isinstance(checked, web.Response):
+        return checked
+    login, roles = checked
+    await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "privacy_page_opened")
+    return _privacy_page(login, roles)
+
+
+def _counts_table(rows: list[tuple[str, int]]) -> str:
+    body = "".join(f"<tr><td>{html.escape(label)}</td><td>{n}</td></tr>" for label, n in rows)
+    return f"<table><tr><th scope='col'>what</th><th scope='col'>how many</th></tr>{body}</table>"
+
+
+@routes.post("/duty/privacy/erase")
+async def privacy_erase(request: web.Request) -> web.Response:
+    """Without ``confirm=yes``: what would be erased and kept, and a button to confirm. With it: erase."""
+    from bot.privacy.erase import SAFEGUARDING_NOTE, erase_conversation, session_hash
+
+    checked = await _privacy_form(request)
+    if isinstance(checked, web.Response):
+        return checked
+    login, roles, form = checked
+    web_store = request.app[WEB_STORE]
+    ref = form.get("ref", "")[:300]
+    try:
+        sender, stored = await asyncio.to_thread(_find_conversation, request, login, ref)
+    except _Refused as refused:
+        return _privacy_page(login, roles, result=_message(str(refused)), ref=ref.strip()[:200], status=refused.status)
+    who = login.user.username
+    if form.get("confirm") != "yes":
+        await asyncio.to_thread(web_store.log, who, "privacy_erase_asked", None, {"session_hash": session_hash(sender)})
+        kept = len(stored.kept_escalations)
+        result = ["<section class='outcome' aria-labelledby='confirm-title'>",
+                  "<h2 id='confirm-title'>Erase this conversation?</h2>",
+                  f"<p>Conversation <code>{html.escape(sender)}</code>. This cannot be undone. It will erase:</p>",
+                  _counts_table([("messages the web app recorded", stored.to_erase),
+                                 ("entries in the assistant's conversation store (Rasa)", stored.tracker_events)])]
+        if kept:
+            result.append("<p class='kept-note'><strong>Kept:</strong> " + html.escape(
+                f"{kept} escalation(s) already sent to the duty team, with the message that raised each. They are "
+                "kept under the council's safeguarding records policy, and the person should be told so.") + "</p>")
+        if stored.tracker_error:
+            result.append(_message("The assistant's conversation store cannot be reached just now: its part may not "
+                                   "be erased. The rest will be, and the audit will say so."))
+        result += ["<form method='post' action='/duty/privacy/erase' class='privacy-form'>",
+                   f"<input type='hidden' name='csrf' value='{html.escape(login.csrf, quote=True)}'>",
+                   f"<input type='hidden' name='ref' value='{html.escape(sender, quote=True)}'>",
+                   "<input type='hidden' name='confirm' value='yes'>",
+                   "<div class='actions'><button type='submit' class='danger-button' id='erase-confirm'>"
+                   "Yes, erase this conversation</button>",
+                   "<a class='button-link' href='/duty/privacy'>No, go back</a></div></form></section>"]
+        return _privacy_page(login, roles, title="Confirm the erasure", result="".join(result), show_form=False)
+    erasure = await asyncio.to_thread(erase_conversation, sender, actor=f"duty:{who}",
+                                      engine=request.app[ESCALATIONS].engine, tracker=request.app[SETTINGS].tracker_url)
+    await asyncio.to_thread(web_store.log, who, "privacy_erased", None,
+                            {"session_hash": session_hash(sender), "messages": erasure.messages,
+                             "tracker_events": erasure.tracker_events, "kept_messages": erasure.kept_messages})
+    result = ["<section class='outcome' aria-labelledby='done-title'>",
+              "<h2 id='done-title'>The conversation was erased</h2>",
+              _counts_table([("messages erased", erasure.messages),
+                             ("entries erased from the assistant's conversation store", erasure.tracker_events),
+                             ("messages kept with an escalation", erasure.kept_messages)])]
+    if erasure.kept_for_safeguarding:
+        result.append(f"<p class='kept-note'>{html.escape(SAFEGUARDING_NOTE)}</p>")
+    if erasure.tracker_error:
+        result.append(_message("The assistant's conversation store could not be reached: erase again later to finish. "
+                               "The privacy audit records this."))
+    result.append("<p>This erasure is written to the privacy audit under your name.</p></section>")
+    return _privacy_page(login, roles, title="Erased", result="".join(result))
+
+
+@routes.post("/duty/privacy/export")
+async def privacy_export(request: web.Request) -> web.Response:
+    """Everything stored about one conversation, as a JSON file (the CLI's ``privacy export``), audited."""
+    from bot.privacy.erase import session_hash
+    from bot.privacy.export import export_conversation
+
+    checked = await _privacy_form(request)
+    if isinstance(checked, web.Response):
+        return checked
+    login, roles, form = checked
+    ref = form.get("ref", "")[:300]
+    try:
+        sender, _stored = await asyncio.to_thread(_find_conversation, request, login, ref)
+    except _Refused as refused:
+        return _privacy_page(login, roles, result=_message(str(refused)), ref=ref.strip()[:200], status=refused.status)
+    settings = request.app[SETTINGS]
+    document = await asyncio.to_thread(export_conversation, sender, actor=f"duty:{login.user.username}",
+                                       db_url=settings.database_url, tracker=settings.tracker_url)
+    await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "privacy_exported", None,
+                            {"session_hash": session_hash(sender)})
+    name = f"conversation-{session_hash(sender)[:12]}.json"
+    return web.Response(text=json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json",
+                        charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@routes.get("/duty/report")
+async def manager_view(request: web.Request) -> web.Response:
+    """The commissioners' report for one of the manager's areas and a period, charts included."""
+    from bot.report import body_html, figures
+
+    checked = await _with_role(request, "manager")
+    if isinstance(checked, web.Response):
+        return checked
+    login, roles = checked
+    names = _area_names()
+    areas = list(login.user.areas)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    area = request.query.get("area", areas[0] if areas else "")
+    start_text = request.query.get("from", (today - dt.timedelta(days=29)).isoformat())
+    end_text = request.query.get("to", today.isoformat())
+    message = ""
+    try:
+        start, end = dt.date.fromisoformat(start_text[:10]), dt.date.fromisoformat(end_text[:10])
+    except ValueError:
+        start, end, message = None, None, "Give the dates as YYYY-MM-DD."
+    if not message and end < start:
+        message = "The last day must not be before the first."
+    elif not message and (end - start).days > 3660:
+        message = "Choose a period of at most ten years."
+    if area not in areas:
+        message = message or "You can see the figures of your own areas only."
+    status = 400 if message else 200
+    options = "".join(f"<option value='{html.escape(a, quote=True)}'{' selected' if a == area else ''}>"
+                      f"{html.escape(names.get(a, a))}</option>" for a in areas)
+    body = ""
+    if not message:
+        rows = await asyncio.to_thread(figures, area, start, end, engine=request.app[ESCALATIONS].engine)
+        body = await asyncio.to_thread(body_html, rows, inline_svg=False, level=3)
+        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "report_viewed", None,
+                                {"area": area, "from": start.isoformat(), "to": end.isoformat()})
+    return page("report.html", status=status, csrf=login.csrf, username=login.user.username, options=Markup(options),
+                start=start.isoformat() if start else start_text[:10], end=end.isoformat() if end else end_text[:10],
+                message=message, message_class="error" if message else "hidden", figures=Markup(body),
+                figures_class="hidden" if message else "", area_name=names.get(area, area), **_nav(roles))

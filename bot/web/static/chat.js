@@ -19,6 +19,44 @@
   var busy = false;
   var lastEscape = 0;
 
+  /* Return visits, without an id: one flag in this browser says it has used the assistant before. The
+   * chat sends only yes or no (whether the flag was there when this chat began); the Leave and Delete
+   * buttons remove the flag. Storage may be switched off: then nothing is sent. */
+  var USED_BEFORE = "eh_used_before";
+  var THIS_CHAT = "eh_chat_returning";
+
+  function store(kind) {
+    try { return kind === "local" ? window.localStorage : window.sessionStorage; } catch (e) { return null; }
+  }
+
+  function chatReturning() {
+    var local = store("local");
+    var tab = store("session");
+    if (!local || !tab) return null;
+    try {
+      var known = tab.getItem(THIS_CHAT);
+      if (known === "1" || known === "0") return known === "1";
+      var value = local.getItem(USED_BEFORE) === "1";
+      tab.setItem(THIS_CHAT, value ? "1" : "0");
+      return value;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function rememberUse() {
+    try { var local = store("local"); if (local) local.setItem(USED_BEFORE, "1"); } catch (e) { /* not kept */ }
+  }
+
+  function forgetUse(newChat) {
+    try {
+      var local = store("local");
+      var tab = store("session");
+      if (local) local.removeItem(USED_BEFORE);
+      if (tab) { if (newChat) tab.setItem(THIS_CHAT, "0"); else tab.removeItem(THIS_CHAT); }
+    } catch (e) { /* nothing kept to remove */ }
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -261,12 +299,16 @@
     chatStatus.textContent = "";
     setBusy(true);
     var id = (window.crypto && window.crypto.randomUUID) ? window.crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+    var body = { message: text, message_id: id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64) };
+    var returning = chatReturning();
+    if (returning !== null) body.returning = returning;
     fetch("/api/chat", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
-      body: JSON.stringify({ message: text, message_id: id.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 64) })
+      body: JSON.stringify(body)
     }).then(function (response) {
+      if (response.ok) rememberUse();
       return response.json().catch(function () { return {}; }).then(function (doc) {
         if (!response.ok) throw new Error(doc && doc.error ? doc.error : "Something went wrong.");
         return doc;
@@ -350,6 +392,7 @@
       });
     }).then(function (doc) {
       if (doc.csrf) csrf = doc.csrf;
+      forgetUse(true);
       clearChat();
       closeConfirm();
       chatStatus.textContent = doc.message || "Your chat has been deleted.";
@@ -379,6 +422,7 @@
   });
 
   function quickExit() {
+    forgetUse(false);
     try {
       while (log.firstChild) log.removeChild(log.firstChild);
       input.value = "";

@@ -1,0 +1,282 @@
+"""A data protection officer's requests in the duty inbox (export, erase with a confirmation step), over real
+HTTP with the real web app, real accounts and real SQLite; and the CLI's export, erase and purge on a real
+PostgreSQL cluster."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.errors import BadInput
+from bot.escalation.store import EscalationStore
+from bot.privacy.erase import Erasure, erasures, privacy_audit, session_hash
+from bot.web.duty import grant_role, revoke_role, roles_of
+from bot.web.storage import WebStore
+from tests.web.conftest import add_duty_user, open_chat, open_store, say
+from tests.web.test_duty_http import escalate, inbox_csrf, login
+
+EARLYHELP = Path(sys.executable).parent / "earlyhelp"
+FORM_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def rasa_like_tracker(url: str, rows: list[tuple[str, str, dict]]) -> None:
+    """Rows in a table shaped like Rasa 3.6's SQLTrackerStore ``events`` (rasa/core/tracker_store.py SQLEvent)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS events (id SERIAL PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                             "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                             "action_name VARCHAR(255), data TEXT)" if engine.dialect.name == "postgresql" else
+                             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                             "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                             "action_name VARCHAR(255), data TEXT)")
+        for i, (sender, kind, data) in enumerate(rows):
+            conn.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :k, :t, :d)"),
+                         {"s": sender, "k": kind, "t": 1_700_000_000 + i, "d": json.dumps({"event": kind, **data})})
+    engine.dispose()
+
+
+def tracker_senders(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = [r[0] for r in conn.exec_driver_sql("SELECT sender_id FROM events ORDER BY id")]
+    engine.dispose()
+    return found
+
+
+def session_ids(settings) -> set[str]:
+    from bot.escalation.schema import messages
+
+    engine = sa.create_engine(settings.database_url)
+    with engine.connect() as conn:
+        found = set(conn.execute(sa.select(messages.c.session_id)).scalars())
+    engine.dispose()
+    return found
+
+
+def web_store(settings) -> WebStore:
+    return WebStore.open(settings.database_url)
+
+
+async def two_conversations(settings, client_for) -> tuple[dict, str]:
+    """A Gloucestershire conversation that raised an escalation, and another one that did not (its session id)."""
+    esc = await escalate(settings, client_for, "my dad hits me", "we live in Stroud")
+    before = session_ids(settings)
+    other = await client_for(settings)
+    csrf = await open_chat(other)
+    assert (await say(other, csrf, "hello, we are in Cheltenham")).status == 200
+    (other_session,) = session_ids(settings) - before
+    rasa_like_tracker(settings.tracker_url, [
+        (esc["session_id"], "user", {"text": "we live in Stroud"}),
+        (esc["session_id"], "slot", {"name": "area", "value": "gloucestershire"}),
+        (esc["session_id"], "bot", {"text": "How old is the child?"}),
+        (other_session, "user", {"text": "hello, we are in Cheltenham"}),
+    ])
+    return esc, other_session
+
+
+async def test_privacy_pages_need_a_login_and_the_dpo_role(make_settings, client_for, tmp_path):
+    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
+    esc, _other = await two_conversations(settings, client_for)
+    client = await client_for(settings)
+    response = await client.get("/duty/privacy", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/duty/login"
+    password = add_duty_user(settings, "jo.duty", ["gloucestershire"])
+    await login(client, "jo.duty", password)
+    csrf = await inbox_csrf(client)
+    page = await (await client.get("/duty")).text()
+    assert 'href="/duty/privacy" class="hidden"' in page  # no link for a worker without the role
+    response = await client.get("/duty/privacy")
+    assert response.status == 403 and "dpo" in await response.text()
+    for action in ("erase", "export"):
+        response = await client.post(f"/duty/privacy/{action}", data={"csrf": csrf, "ref": esc["id"], "confirm": "yes"})
+        assert response.status == 403
+    assert len(open_store(settings).messages(esc["session_id"])) == 2  # nothing erased
+    assert tracker_senders(settings.tracker_url).count(esc["session_id"]) == 3
+    refused = [r for r in web_store(settings).access_log("jo.duty") if r["action"] == "role_refused"]
+    assert len(refused) == 3 and refused[0]["detail"]["role"] == "dpo"
+    # once granted, the page opens; once revoked, it is refused again
+    grant_role(web_store(settings), "jo.duty", "dpo", by="test")
+    assert (await client.get("/duty/privacy")).status == 200
+    assert 'href="/duty/privacy" class=""' in await (await client.get("/duty")).text()
+    assert revoke_role(web_store(settings), "jo.duty", "dpo", by="test")
+    assert (await client.get("/duty/privacy")).status == 403
+
+
+def test_roles_are_named_and_only_for_existing_accounts(make_settings):
+    settings = make_settings()
+    add_duty_user(settings, "kim", ["gloucestershire"])
+    store = web_store(settings)
+    for username, role in (("kim", "admin"), ("nobody", "dpo")):
+        try:
+            grant_role(store, username, role, by="test")
+        except BadInput as err:
+            assert role in str(err) or username in str(err)
+        else:
+            raise AssertionError(f"granted {role} to {username}")
+    grant_role(store, "kim", "manager", by="test")
+    grant_role(store, "kim", "manager", by="test")  # twice is once
+    assert roles_of(store, "kim") == {"manager"}
+    assert [r["action"] for r in store.access_log("kim")][-2:] == ["role_granted", "role_granted"]
+
+
+async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(make_settings, client_for, tmp_path):
+    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
+    esc, other = await two_conversations(settings, client_for)
+    password = add_duty_user(settings, "dpo.sam", ["gloucestershire"])
+    grant_role(web_store(settings), "dpo.sam", "dpo", by="test")
+    client = await client_for(settings)
+    await login(client, "dpo.sam", password)
+    page = await (await client.get("/duty/privacy")).text()
+    csrf = FORM_CSRF.search(page).group(1)
+    assert "safeguarding records policy" in page
+
+    # a forged form does nothing
+    response = await client.post("/duty/privacy/erase", data={"csrf": "forged", "ref": esc["id"], "confirm": "yes"})
+    assert response.status == 403
+    # the first step, by the escalation's reference: what would go and what is kept; nothing erased yet
+    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": esc["id"]})
+    page = await response.text()
+    assert response.status == 200 and "Erase this conversation?" in page and 'name="confirm"' not in page
+    assert "<td>messages the web app recorded</td><td>1</td>" in page
+    assert "<td>entries in the assistant&#x27;s conversation store (Rasa)</td><td>3</td>" in page
+    assert "1 escalation(s) already sent to the duty team" in page and "safeguarding records policy" in page
+    assert "value='yes'" in page and esc["session_id"] in page
+    assert len(open_store(settings).messages(esc["session_id"])) == 2
+    assert tracker_senders(settings.tracker_url).count(esc["session_id"]) == 3
+
+    # confirmed: erased with the CLI's function, the escalation and its message kept, others untouched
+    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": esc["session_id"], "confirm": "yes"})
+    page = await response.text()
+    assert response.status == 200 and "The conversation was erased" in page
+    assert "kept under the council&#x27;s safeguarding records policy" in page
+    assert [m["text_redacted"] for m in open_store(settings).messages(esc["session_id"])] == ["my dad hits me"]
+    assert open_store(settings).get(esc["id"])["status"] == "open"
+    assert tracker_senders(settings.tracker_url) == [other]
+    assert len(open_store(settings).messages(other)) == 1
+
+    # audited exactly as the CLI audits: the same table, action and detail, the officer named; no session id
+    engine = sa.create_engine(settings.database_url)
+    (row,) = [r for r in erasures(engine) if r["action"] == "conversation_erased"]
+    assert row["actor"] == "duty:dpo.sam" and row["session_hash"] == session_hash(esc["session_id"])
+    assert set(row["detail"]) == set(Erasure().to_dict())
+    assert row["detail"]["messages"] == 1 and row["detail"]["tracker_events"] == 3 and row["detail"]["kept_messages"] == 1
+    log = web_store(settings).access_log("dpo.sam")
+    assert [r["action"] for r in log if r["action"].startswith("privacy_erase")] == ["privacy_erase_asked", "privacy_erased"]
+    assert esc["session_id"] not in json.dumps(log)
+
+    # asked again: nothing left to erase but the kept escalation, so the officer is told what stays
+    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": esc["id"]})
+    assert "<td>messages the web app recorded</td><td>0</td>" in await response.text()
+
+
+async def test_export_gives_a_file_of_what_is_stored_and_is_audited(make_settings, client_for, tmp_path):
+    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
+    esc, other = await two_conversations(settings, client_for)
+    password = add_duty_user(settings, "dpo.ash", ["gloucestershire"])
+    grant_role(web_store(settings), "dpo.ash", "dpo", by="test")
+    client = await client_for(settings)
+    await login(client, "dpo.ash", password)
+    csrf = FORM_CSRF.search(await (await client.get("/duty/privacy")).text()).group(1)
+    response = await client.post("/duty/privacy/export", data={"csrf": csrf, "ref": esc["id"]})
+    assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="conversation-')
+    doc = json.loads(await response.text())
+    assert doc["session"] == esc["session_id"]
+    assert [t["text_redacted"] for t in doc["recorded_turns"]] == ["we live in Stroud", "my dad hits me"]
+    assert [e["id"] for e in doc["escalations"]] == [esc["id"]]
+    assert [e["event"] for e in doc["assistant_tracker"]] == ["user", "slot", "bot"]
+    assert "Cheltenham" not in json.dumps(doc)  # nobody else's conversation
+    engine = sa.create_engine(settings.database_url)
+    (row,) = [r for r in erasures(engine) if r["action"] == "conversation_exported"]
+    assert row["actor"] == "duty:dpo.ash" and row["detail"] == {"recorded_turns": 2, "escalations": 1, "tracker_events": 3}
+    assert len(open_store(settings).messages(esc["session_id"])) == 2  # exporting erases nothing
+
+
+async def test_other_areas_unknown_and_malformed_references_are_refused(make_settings, client_for, tmp_path):
+    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
+    esc, _other = await two_conversations(settings, client_for)
+    password = add_duty_user(settings, "dpo.bucks", ["buckinghamshire"])
+    grant_role(web_store(settings), "dpo.bucks", "dpo", by="test")
+    client = await client_for(settings)
+    await login(client, "dpo.bucks", password)
+    csrf = FORM_CSRF.search(await (await client.get("/duty/privacy")).text()).group(1)
+    for action in ("erase", "export"):
+        response = await client.post(f"/duty/privacy/{action}", data={"csrf": csrf, "ref": esc["id"], "confirm": "yes"})
+        assert response.status == 404 and "in your areas" in await response.text()
+    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": "web-0123456789abcdef", "confirm": "yes"})
+    assert response.status == 404 and "Nothing is stored" in await response.text()
+    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": "<script>alert(1)</script>"})
+    page = await response.text()
+    assert response.status == 400 and "<script>alert" not in page and "&lt;script&gt;" in page
+    assert len(open_store(settings).messages(esc["session_id"])) == 2
+    engine = sa.create_engine(settings.database_url)
+    assert [r for r in erasures(engine) if r["action"] == "conversation_erased"] == []
+
+
+# -- the CLI on PostgreSQL --------------------------------------------------------------------------------------
+
+
+def cli(env: dict, *args: str) -> tuple[int, dict]:
+    done = subprocess.run([str(EARLYHELP), "privacy", *args, "--json"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_cli_export_erase_and_purge_on_postgresql(postgres, tmp_path):
+    """DATABASE_URL=postgresql://... puts the project's tables and Rasa's tracker in one PostgreSQL database
+    (bot.privacy.erase.tracker_url): the CLI exports, erases and purges there as on SQLite."""
+    from bot.privacy.retention import load_policy
+
+    url = postgres.url
+    env = {**os.environ, "EARLYHELP_HOME": str(tmp_path), "DATABASE_URL": url.replace("+psycopg", "")}
+    env.pop("EARLYHELP_TRACKER_URL", None)
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    store = EscalationStore.open(url, channels=["inbox"], clock=lambda: old)
+    store.record_turn("web-old", "we are in Stroud", area="gloucestershire", categories=[], immediate_danger=False,
+                      escalate=False)
+    store.record_turn("web-old", "he hits her", area="gloucestershire", categories=["physical_abuse"],
+                      immediate_danger=False, escalate=True)
+    store.dispose()
+    store = EscalationStore.open(url, channels=["inbox"])  # today
+    store.record_turn("web-abc", "we live in GL5 [postcode]", area="gloucestershire", categories=[],
+                      immediate_danger=False, escalate=False)
+    store.record_turn("web-abc", "her dad hits her", area="gloucestershire", categories=["physical_abuse"],
+                      immediate_danger=False, escalate=True)
+    store.dispose()
+    rasa_like_tracker(url, [("web-abc", "user", {"text": "we live in GL5 [postcode]"}),
+                            ("web-abc", "slot", {"name": "area", "value": "gloucestershire"}),
+                            ("web-old", "user", {"text": "we are in Stroud"})])
+
+    code, exported = cli(env, "export", "--session", "web-abc", "--actor", "dpo")
+    assert code == 0 and exported["tracker_error"] is None
+    assert [t["text_redacted"] for t in exported["recorded_turns"]] == ["we live in GL5 [postcode]", "her dad hits her"]
+    assert [e["event"] for e in exported["assistant_tracker"]] == ["user", "slot"]
+    code, erased = cli(env, "erase", "--session", "web-abc", "--actor", "dpo")
+    assert code == 0 and erased["kept_for_safeguarding"] and "safeguarding" in erased["note"]
+    assert (erased["tracker_events"], erased["messages"], erased["kept_messages"]) == (2, 1, 1)
+    assert tracker_senders(url) == ["web-old"]
+
+    # the retention purge: web-old is past Gloucestershire's period (its tracker timestamp is from 2023)
+    assert load_policy().conversation_days("gloucestershire") < (dt.datetime.now(dt.timezone.utc) - old).days
+    code, due = cli(env, "purge", "--dry-run")
+    assert code == 0 and due["conversations"] == 1 and due["messages"] == 0
+    code, done = cli(env, "purge")
+    assert code == 0 and done["conversations"] == 1 and done["messages"] == 1 and done["kept_messages"] == 1
+    assert done["tracker_events"] == 1 and tracker_senders(url) == []
+    store = EscalationStore.open(url, channels=["inbox"])
+    assert [m["text_redacted"] for m in store.messages("web-old")] == ["he hits her"]  # kept with its escalation
+    assert [m["text_redacted"] for m in store.messages("web-abc")] == ["her dad hits her"]
+    store.dispose()
+    code, audit = cli(env, "audit")
+    assert [a["action"] for a in audit["audit"]] == ["conversation_exported", "conversation_erased", "retention_purge"]
+    assert "web-abc" not in json.dumps(audit) and "hits" not in json.dumps(audit)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(privacy_audit)).scalar_one() == 3
+    engine.dispose()
