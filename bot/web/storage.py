@@ -145,11 +145,25 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+TABLES_LOCK = 7355608002  # pg_advisory_xact_lock key for creating the web_ tables (the escalation store's is ...001)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the web_ tables that are missing. On PostgreSQL, under a transaction-level advisory lock:
+    several web apps starting at once would otherwise race between "does it exist?" and CREATE TABLE
+    (PostgreSQL then refuses the loser with a duplicate pg_type row). DDL is transactional there, so the
+    next creator sees the tables once the first commits. On SQLite (one machine) no lock is taken."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": TABLES_LOCK})
+        metadata.create_all(conn)
+
+
 class WebStore:
     def __init__(self, engine: Engine, clock=utcnow):
         self.engine = engine
         self.clock = clock
-        metadata.create_all(engine)
+        create_tables(engine)
 
     @classmethod
     def open(cls, url: str | None = None, clock=utcnow) -> "WebStore":
