@@ -148,7 +148,7 @@ def body_html(rows: list[tuple[str, str, int]], *, inline_svg: bool = True, leve
     for section, data in grouped(rows).items():
         parts.append(f"<h{level}>{html.escape(section)}</h{level}><table><tr><th scope='col'>measure</th>"
                      f"<th scope='col'>count</th></tr>")
-        parts += [f"<tr><td>{html.escape(label)}</td><td>{shown(n, section)}</td></tr>" for label, n in data]
+        parts += [f"<tr><td>{html.escape(label)}</td><td>{html.escape(shown(n, section))}</td></tr>" for label, n in data]
         parts.append("</table>")
         if any(n for _, n in data):
             parts.append(_chart(section, data) if inline_svg else chart_img(section, data))
