@@ -17,6 +17,16 @@ which ``/readyz`` shows.
 
 When the screening is unsure, the text goes to Rasa as usual and one gentle safety question is added;
 a "yes" to it is escalated with the context of the message that raised it.
+
+The triage's guided question about harm ("Has anyone hurt the child, or are they frightened or unsafe?")
+escalates when answered "yes", by its button or typed: the gateway sees the question's buttons in Rasa's
+reply and remembers, in the chat session (the shared database, so any web instance answers the next
+message), that it was the last question asked. A typed reply that picks "yes" (``bot.replies.match_option``:
+"yes", "yeah", "yes he does" ...) is then escalated and sent to Rasa as the button's payload.
+
+An escalating turn has a larger share of the answer budget for its commit (``ESCALATION_STORE_SECONDS``),
+and its safety card says whether the escalation was committed (``custom.recorded``); when it could not be
+confirmed in time the person is told to call, and the log says so (without the message).
 """
 from __future__ import annotations
 
@@ -41,6 +51,7 @@ log = logging.getLogger("bot.web.gateway")
 
 DEADLINE_SECONDS = 2.9  # the whole answer, from the message arriving
 STORE_SECONDS = 0.8  # the most one store step may take before we answer without it (of the 2.9 s budget)
+ESCALATION_STORE_SECONDS = 1.6  # the commit of an escalating turn comes first: it may take this much of the 2.9 s
 SAVE_RESERVE = 0.3  # kept back from Rasa's share for saving the session afterwards
 SAFETY_YES = "/safety_check_yes"
 SAFETY_NO = "/safety_check_no"
@@ -48,6 +59,10 @@ SAFETY_QUESTION = "Is anyone in danger or being hurt?"
 RESERVED_INTENTS = ("/safeguarding_cue",)
 # the guided question about harm answered "yes" by its button (bot.replies.followup_question)
 _HARM_DISCLOSED = re.compile(r'^/answer_question\s*\{\s*"question"\s*:\s*"harm"\s*,\s*"answer"\s*:\s*"yes"\s*\}$')
+_HARM_BUTTON = re.compile(r'^/answer_question\s*(\{.*\})\s*$', re.S)
+HARM_YES_PAYLOAD = '/answer_question{"question": "harm", "answer": "yes"}'
+NOT_RECORDED = ("I can't be sure this has reached the council's safety team just now, so please call one of "
+                "the numbers above yourself.")
 SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
 _YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
@@ -65,6 +80,39 @@ class Turn:
     escalation: dict | None = None
     fallback: bool = False
     screening: dict = field(default_factory=dict)
+    recorded: bool = True  # False: an escalating turn whose commit could not be confirmed in time
+
+
+def harm_question_in(messages: list[dict[str, Any]]) -> dict | None:
+    """The triage's harm question among Rasa's replies, as ``{"options": [{"title", "value", "payload"}]}``
+    (read from its buttons), or None when the replies do not ask it."""
+    options = []
+    for message in messages:
+        for button in message.get("buttons") or []:
+            found = _HARM_BUTTON.match(button.get("payload") or "")
+            if not found:
+                continue
+            try:
+                doc = json.loads(found.group(1))
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("question") == "harm" and isinstance(doc.get("answer"), str):
+                options.append({"title": button.get("title") or doc["answer"], "value": doc["answer"][:40],
+                                "payload": button["payload"]})
+    return {"options": options[:6]} if options else None
+
+
+def typed_harm_answer(question: dict | None, text: str) -> str | None:
+    """The option a typed reply picks for the harm question ("yeah" -> "yes"), or None."""
+    if not question or not text or text.startswith("/"):
+        return None
+    from bot.replies import match_option
+
+    try:
+        return match_option(question, text[:500])
+    except Exception:  # a malformed remembered question: treat the text as text
+        log.exception("reading a typed answer to the harm question failed")
+        return None
 
 
 def say(text: str, buttons: list[tuple[str, str]] | None = None, custom: dict | None = None) -> dict[str, Any]:
@@ -137,8 +185,10 @@ def fallback_replies(screening: dict, area: str | None, speaker: str | None) -> 
     return [r for r in (normalise_reply(x) for x in out) if r]
 
 
-def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None) -> dict[str, Any] | None:
-    """The card the widget shows first after a safeguarding cue: 999 and who to call now, as tel: links."""
+def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None,
+                recorded: bool | None = None) -> dict[str, Any] | None:
+    """The card the widget shows first after a safeguarding cue: 999 and who to call now, as tel: links.
+    ``recorded`` says whether the escalation was committed for the duty team (None: not known)."""
     if not (screening.get("escalate") or screening.get("immediate_danger")):
         return None
     from bot.areas import load_areas
@@ -160,7 +210,8 @@ def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None
              else "If a child is in danger, call 999. You can also talk to someone now.")
     return {"text": title, "buttons": [],
             "custom": {"type": "safety", "immediate_danger": immediate, "title": title, "emergency": "999",
-                       "area_known": area in {c["area"] for c in contacts}, "contacts": contacts}}
+                       "area_known": area in {c["area"] for c in contacts}, "contacts": contacts,
+                       "recorded": recorded}}
 
 
 class Health:
@@ -239,13 +290,14 @@ class Gateway:
             except Exception:
                 area = None
         messages = fallback_replies(screening, area, None)
-        card = safety_card(screening, area)
+        card = safety_card(screening, area, recorded=False)
         if card:
             messages.insert(0, card)
+            messages.insert(1, say(NOT_RECORDED))
         if screening["escalate"]:
             log.error("SAFEGUARDING CUE NOT RECORDED: the store is unavailable (categories=%s immediate=%s)",
                       screening["categories"], screening["immediate_danger"])
-        return Turn(messages, None, True, screening)
+        return Turn(messages, None, True, screening, recorded=not screening["escalate"])
 
     async def handle(self, session: ChatSession, text: str, message_id: str | None = None,
                      started: float | None = None) -> Turn:
@@ -256,27 +308,44 @@ class Gateway:
         if stripped.lower().startswith(RESERVED_INTENTS):
             stripped = stripped.lstrip("/")  # only the gateway may send a cue: the person's copy is plain text
 
-        if stripped == SAFETY_NO or (session.pending_safety and _NO.match(stripped)):
-            session.pending_safety = None
+        state = session.pending_safety if isinstance(session.pending_safety, dict) else {}
+        safety_pending = state if ("text" in state or "categories" in state) else None
+        harm_question = state.get("harm_question") if isinstance(state.get("harm_question"), dict) else None
+
+        if stripped == SAFETY_NO or (safety_pending and _NO.match(stripped)):
+            session.pending_safety = {"harm_question": harm_question} if harm_question else None
             await self._save(session, deadline)
             return Turn([say("Thank you. If that changes, call 999. Let's carry on: you can answer my last question.")])
 
-        said_yes = stripped == SAFETY_YES or bool(session.pending_safety and _YES.match(stripped))
-        pending = session.pending_safety or {}
+        said_yes = stripped == SAFETY_YES or bool(safety_pending and _YES.match(stripped))
+        pending = safety_pending or {}
         session.pending_safety = None
+        harm_yes = _HARM_DISCLOSED.match(stripped) is not None
+        typed_harm_yes = not said_yes and not harm_yes and typed_harm_answer(harm_question, stripped) == "yes"
         if said_yes:
             screening = {"escalate": True, "immediate_danger": True, "categories": list(pending.get("categories") or []),
                          "matched": [], "unsure": False}
             context = pending.get("text") or ""
             redacted = (f"{context} [answered the safety question: yes, someone is in danger]").strip()
             original = stripped
-        elif _HARM_DISCLOSED.match(stripped):
+        elif harm_yes:
             # "Yes" to the guided question "Has anyone hurt the child, or are they frightened or unsafe?" is a
             # disclosure in a button: the duty team hears of it like any typed cue, and Rasa still gets the
             # answer, so the level it gives is the safeguarding one with 999 and the number to call now.
             screening = {"escalate": True, "immediate_danger": False, "categories": [], "unsure": False,
                          "matched": ["answered yes to: has anyone hurt the child, or are they frightened or unsafe?"]}
             redacted = "[answered yes to the guided question: has anyone hurt the child, or are they frightened or unsafe?]"
+            original = stripped
+        elif typed_harm_yes:
+            # the same "yes", typed: escalated as the button is, with whatever else the message says
+            # screened as usual (a cue in it adds its categories and any immediate danger)
+            found = (await asyncio.to_thread(screen, stripped)).to_dict()
+            screening = {"escalate": True, "immediate_danger": bool(found["immediate_danger"]),
+                         "categories": list(found["categories"]), "unsure": False,
+                         "matched": ["answered yes (typed) to: has anyone hurt the child, or are they frightened or unsafe?",
+                                     *found.get("matched", [])]}
+            redacted = ("[answered yes to the guided question: has anyone hurt the child, or are they frightened or "
+                        f"unsafe?] {redact(stripped)}")
             original = stripped
         else:
             screening = (await asyncio.to_thread(screen, stripped)).to_dict()
@@ -288,10 +357,12 @@ class Gateway:
         session.speaker = SPEAKER_PAYLOADS.get(stripped.split("{")[0], session.speaker)
 
         contact = contact_details(original) if not is_payload else {}
-        escalation = await self._record(session, redacted, screening, contact, message_id)
+        escalation, recorded = await self._record(session, redacted, screening, contact, message_id, deadline)
 
-        if _HARM_DISCLOSED.match(stripped):
-            rasa_message, metadata = stripped, None
+        if harm_yes or typed_harm_yes:
+            # Rasa gets the answer as the button gives it, so the triage records "yes" whatever the wording
+            rasa_message = HARM_YES_PAYLOAD if typed_harm_yes else stripped
+            metadata = {"text": redacted} if typed_harm_yes else None
         elif screening["escalate"]:
             cue = {"categories": screening["categories"], "immediate_danger": bool(screening["immediate_danger"])}
             rasa_message, metadata = "/safeguarding_cue" + json.dumps(cue), {"text": redacted}
@@ -305,8 +376,12 @@ class Gateway:
         fallback = answer is None or not answer
         if fallback:
             messages = fallback_replies(screening, session.area, session.speaker)
+            # Rasa did not answer: whether it took this message in is unknown, so a harm question it had
+            # asked stays remembered (a later "yes" errs towards the duty team)
+            asked_harm = harm_question if not (harm_yes or typed_harm_yes) else None
         else:
             messages = answer
+            asked_harm = harm_question_in(messages)
             self._area_from_replies(session, messages)
             if screening["immediate_danger"] and not any("999" in (m.get("text") or "") for m in messages):
                 messages.insert(0, say("If you or a child are in danger right now, call 999 straight away."))
@@ -316,17 +391,21 @@ class Gateway:
                                     "answer that properly. You can still talk to a person."))
                 messages += fallback_replies({}, session.area, session.speaker)[1:]
                 fallback = True
-        card = safety_card(screening, session.area)
+        card = safety_card(screening, session.area, recorded=recorded if screening["escalate"] else None)
         if card:
             messages.insert(0, card)
+            if not recorded:
+                messages.insert(1, say(NOT_RECORDED))
         if screening.get("unsure") and not screening["escalate"]:
             session.pending_safety = {"categories": screening["categories"], "text": redacted[:1000]}
             messages.append(safety_question())
+        if asked_harm:
+            session.pending_safety = {**(session.pending_safety or {}), "harm_question": asked_harm}
         await self._save(session, deadline)
-        log.info("turn session=%s escalate=%s immediate=%s unsure=%s fallback=%s ms=%d", session.sender_id[-8:],
-                 screening["escalate"], screening["immediate_danger"], screening.get("unsure"), fallback,
-                 (time.monotonic() - started) * 1000)
-        return Turn(messages, escalation, fallback, screening)
+        log.info("turn session=%s escalate=%s immediate=%s unsure=%s recorded=%s fallback=%s ms=%d",
+                 session.sender_id[-8:], screening["escalate"], screening["immediate_danger"], screening.get("unsure"),
+                 recorded, fallback, (time.monotonic() - started) * 1000)
+        return Turn(messages, escalation, fallback, screening, recorded=recorded)
 
     async def _save(self, session: ChatSession, deadline: float) -> None:
         """Save the session, waiting at most until the deadline (a slow store finishes in the background)."""
@@ -373,24 +452,42 @@ class Gateway:
             if isinstance(area, str) and _area_of(area):
                 session.area = area
 
-    async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str) -> dict | None:
-        """Record the turn (and escalation) durably before anything is forwarded. A contact given after an
-        escalation is passed to the duty team with that escalation. A store that fails or is slow is logged
-        (and shown on /readyz); the person's answer does not wait for it."""
+    async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str,
+                      deadline: float | None = None) -> tuple[dict | None, bool]:
+        """Record the turn (and escalation) durably before anything is forwarded; returns the escalation (or
+        None) and whether the record was confirmed. An escalating turn may use ``ESCALATION_STORE_SECONDS`` of
+        the budget (an ordinary one ``STORE_SECONDS``) and is tried a second time after a quick failure; the
+        same message id makes a retry return the escalation already recorded, never a second one. A contact
+        given after an escalation is passed to the duty team with that escalation. A store that fails or is
+        slow is logged (and shown on /readyz); the person's answer does not wait for it."""
         given = {kind: ", ".join(values) for kind, values in contact.items()} or None
-        try:
-            escalation = await self.in_store(
-                self.store.record_turn, session.sender_id, redacted, area=_area_of(session.area),
-                categories=list(screening["categories"]), immediate_danger=bool(screening["immediate_danger"]),
-                escalate=bool(screening["escalate"]), contact=given if screening["escalate"] else None,
-                speaker=session.speaker, message_id=f"{session.sender_id}:{message_id}")
-        except StoreUnavailable as err:
-            if screening["escalate"]:
-                log.error("SAFEGUARDING ESCALATION NOT CONFIRMED (session %s): the escalation store is %s",
-                          session.sender_id[-8:], err)
-            else:
-                log.error("recording the turn failed (session %s): %s", session.sender_id[-8:], err)
-            return None
+        escalate = bool(screening["escalate"])
+        budget = getattr(self.settings, "answer_seconds", DEADLINE_SECONDS)
+        share = (ESCALATION_STORE_SECONDS if escalate else STORE_SECONDS) * budget / DEADLINE_SECONDS
+        until = time.monotonic() + share
+        if deadline is not None:
+            until = min(until, deadline - 0.5)
+        attempts = 2 if escalate else 1
+        escalation = None
+        for attempt in range(attempts):
+            try:
+                escalation = await self.in_store(
+                    self.store.record_turn, session.sender_id, redacted, area=_area_of(session.area),
+                    categories=list(screening["categories"]), immediate_danger=bool(screening["immediate_danger"]),
+                    escalate=escalate, contact=given if escalate else None,
+                    speaker=session.speaker, message_id=f"{session.sender_id}:{message_id}",
+                    seconds=max(0.05, until - time.monotonic()))
+                break
+            except StoreUnavailable as err:
+                if attempt + 1 < attempts and until - time.monotonic() > 0.2 and str(err) != "slow":
+                    await asyncio.sleep(0.05)
+                    continue
+                if escalate:
+                    log.error("SAFEGUARDING ESCALATION NOT CONFIRMED (session %s): the escalation store is %s",
+                              session.sender_id[-8:], err)
+                else:
+                    log.error("recording the turn failed (session %s): %s", session.sender_id[-8:], err)
+                return None, False
         if escalation is not None:
             session.last_escalation_id = escalation["id"]
             if self.on_escalation:
@@ -398,7 +495,7 @@ class Gateway:
         elif given and session.last_escalation_id:
             if await asyncio.to_thread(self._add_contact, session.last_escalation_id, given) and self.on_escalation:
                 self.on_escalation({"id": session.last_escalation_id})
-        return escalation
+        return escalation, True
 
     def _add_contact(self, escalation_id: str, given: dict) -> bool:
         try:
