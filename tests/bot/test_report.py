@@ -77,3 +77,35 @@ def test_bad_dates_and_areas_exit_2(tmp_path):
         done = subprocess.run([str(EARLYHELP), "report", *args, "--json"], capture_output=True, text=True, timeout=120,
                               env={**os.environ, "EARLYHELP_HOME": str(tmp_path)})
         assert done.returncode == 2 and "error" in json.loads(done.stdout)
+
+
+def test_return_visits_and_minutes_to_acknowledge(tmp_path):
+    """Visits come from yes/no events; a median wait is shown only over 5 or more escalations, and as minutes
+    (not a count, so not suppressed)."""
+    from bot.report import MINUTES, figures, shown
+
+    url = f"sqlite:///{tmp_path / 'earlyhelp.db'}"
+    for _ in range(6):
+        analytics.record("first_visit", url=url, area="gloucestershire", day=DAY)
+    for _ in range(3):
+        analytics.record("return_visit", url=url, area="gloucestershire", day=DAY)
+    analytics.record("return_visit", url=url, area="buckinghamshire", day=DAY)
+    created = dt.datetime(2026, 11, 2, 10, tzinfo=dt.timezone.utc)
+    now = [created]
+    store = EscalationStore.open(url, channels=["inbox"], clock=lambda: now[0])
+    for i, (category, wait) in enumerate([("physical_abuse", w) for w in (2, 4, 6, 8, 30, 50)] +
+                                         [("neglect", w) for w in (1, 3)]):
+        now[0] = created
+        esc = store.record_turn(f"s{i}", "text", area="gloucestershire", categories=[category],
+                                immediate_danger=False, escalate=True)
+        now[0] = created + dt.timedelta(minutes=wait)
+        store.acknowledge(esc["id"], "duty")
+    store.dispose()
+    rows = figures("gloucestershire", dt.date(2026, 11, 1), dt.date(2026, 11, 30), url)
+    table = {(s, label): shown(n, s) for s, label, n in rows}
+    assert table[("Visits", "first visit from this browser")] == "6"
+    assert table[("Visits", "return visit (this browser had used the assistant before)")] == "<5"
+    assert table[(MINUTES, "all categories")] == "5"  # median of 1,2,3,4,6,8,30,50: (4+6)/2
+    assert table[(MINUTES, "physical abuse")] == "7"  # (6+8)/2; a small number of minutes is not suppressed
+    assert (MINUTES, "neglect") not in table  # two escalations: their waits would describe individual cases
+    assert table[("Escalations by category", "neglect")] == "<5"

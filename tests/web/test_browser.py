@@ -353,3 +353,129 @@ def test_axe_finds_no_serious_problems_in_the_inbox(make_settings, serve, browse
     expect(page.locator(".escalation")).to_have_count(1, timeout=5000)
     expect(page.locator(".escalation")).to_contain_text(re.compile(r"phone: 07700 900123"))
     assert axe_violations(page) == []
+
+
+# -- the manager view and data protection requests -------------------------------------------------------------
+
+
+def blue_pixels(png: bytes) -> int:
+    """How many pixels of a screenshot are the chart's bar colour (#1d70b8): drawn with the SVG's own styles."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(1 for r, g, b in image.getdata() if abs(r - 0x1D) < 12 and abs(g - 0x70) < 12 and abs(b - 0xB8) < 12)
+
+
+def test_a_manager_sees_the_reports_charts_in_the_inbox(make_settings, serve, browser):
+    from bot.web.duty import grant_role
+    from bot.web.storage import WebStore
+    from tests.web.test_manager_view import made_up_events
+
+    settings = make_settings()
+    made_up_events(settings.database_url)
+    password = add_duty_user(settings, "mo.manager", ["gloucestershire", "buckinghamshire"])
+    grant_role(WebStore.open(settings.database_url), "mo.manager", "manager", by="test")
+    server = serve(settings)
+    page = browser().new_page()
+    errors = csp_errors(page)
+    log_in(page, server.url, "mo.manager", password)
+    page.get_by_role("link", name="Figures for managers").click()
+    page.get_by_label("Area", exact=True).select_option(label="Gloucestershire")
+    page.get_by_label("From", exact=True).fill("2026-11-01")
+    page.get_by_label("To", exact=True).fill("2026-11-30")
+    page.get_by_role("button", name="Show").click()
+    figures = page.locator("#figures")
+    expect(figures.get_by_role("heading", name="Gloucestershire, 2026-11-01 to 2026-11-30")).to_be_visible()
+    level = figures.locator("table").first
+    expect(level.locator("tr", has_text="level 2")).to_contain_text("7")
+    expect(level.locator("tr", has_text="level 4")).to_contain_text("<5")
+    charts = figures.locator("img.chart")
+    assert charts.count() >= 5
+    page.wait_for_function("Array.from(document.querySelectorAll('img.chart')).every(i => i.complete && i.naturalWidth > 0)")
+    first = charts.first
+    first.scroll_into_view_if_needed()
+    assert blue_pixels(first.screenshot()) > 500  # the bars are drawn in their colour under the inbox's CSP
+    assert errors == []
+    axe_page = browser(bypass_csp=True).new_page()
+    log_in(axe_page, server.url, "mo.manager", password)
+    axe_page.goto(server.url + "/duty/report?area=gloucestershire&from=2026-11-01&to=2026-11-30")
+    assert axe_violations(axe_page) == []
+
+
+def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settings, serve, browser):
+    import sqlalchemy as sa
+
+    from bot.web.duty import grant_role
+    from bot.web.storage import WebStore
+
+    settings = make_settings()
+    server = serve(settings)
+    person = browser().new_page()
+    person.goto(server.url + "/")
+    exchange(person, "we live in Stroud")
+    exchange(person, "my dad hits me")
+    (escalation,) = open_store(settings).list()
+    password = add_duty_user(settings, "dpo.sam", ["gloucestershire"])
+    grant_role(WebStore.open(settings.database_url), "dpo.sam", "dpo", by="test")
+    page = browser().new_page()
+    errors = csp_errors(page)
+    log_in(page, server.url, "dpo.sam", password)
+    expect(page.locator(".escalation")).to_contain_text(escalation["id"])  # the reference the officer is given
+    page.get_by_role("link", name="Data protection requests").click()
+    page.get_by_label("Conversation id or escalation reference").fill(escalation["id"])
+    page.get_by_role("button", name="Erase this conversation…").click()
+    expect(page.get_by_role("heading", name="Erase this conversation?")).to_be_visible()
+    expect(page.locator(".outcome .kept-note")).to_contain_text("safeguarding records policy")
+    assert len(open_store(settings).messages(escalation["session_id"])) == 2  # nothing erased before confirming
+    page.get_by_role("button", name="Yes, erase this conversation").click()
+    expect(page.get_by_role("heading", name="The conversation was erased")).to_be_visible()
+    expect(page.locator(".outcome .kept-note")).to_contain_text("kept under the council's safeguarding records policy")
+    assert [m["text_redacted"] for m in open_store(settings).messages(escalation["session_id"])] == ["my dad hits me"]
+    with open_store(settings).engine.connect() as conn:
+        actors = conn.execute(sa.text("SELECT actor FROM privacy_audit WHERE action = 'conversation_erased'")).scalars().all()
+    assert actors == ["duty:dpo.sam"]
+    assert errors == []
+    axe_page = browser(bypass_csp=True).new_page()
+    log_in(axe_page, server.url, "dpo.sam", password)
+    axe_page.goto(server.url + "/duty/privacy")
+    assert axe_violations(axe_page) == []
+
+
+def test_the_widget_sends_only_a_return_flag_and_forgets_it_on_delete(make_settings, serve, browser):
+    import json
+
+    import sqlalchemy as sa
+
+    settings = make_settings()
+    server = serve(settings)
+    context = browser()
+    page = context.new_page()
+    sent: list[dict] = []
+    context.on("request", lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/api/chat") else None)
+    page.goto(server.url + "/")
+    assert page.evaluate("localStorage.length") == 0
+    exchange(page, "we live in Stroud")
+    assert sent[-1]["returning"] is False
+    assert page.evaluate("Object.assign({}, localStorage)") == {"eh_used_before": "1"}  # a flag, no id
+    # a later visit from this browser: a new chat session (the old one has expired), a new tab
+    context.clear_cookies()
+    later = context.new_page()
+    later.goto(server.url + "/")
+    exchange(later, "we live in Stroud")
+    assert sent[-1]["returning"] is True
+    with open_store(settings).engine.connect() as conn:
+        deadline = time.monotonic() + 5
+        while True:
+            kinds = conn.execute(sa.text("SELECT kind, area FROM analytics_events ORDER BY id")).all()
+            if len(kinds) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert [tuple(k) for k in kinds] == [("first_visit", "gloucestershire"), ("return_visit", "gloucestershire")]
+    later.get_by_role("button", name="Delete this chat").click()
+    later.get_by_role("button", name="Yes, delete it").click()
+    expect(later.locator("#chat-status")).to_contain_text("Your chat has been deleted")
+    assert later.evaluate("localStorage.getItem('eh_used_before')") is None
+    exchange(later, "hello")
+    assert sent[-1]["returning"] is False  # deleting forgot that this browser had been here

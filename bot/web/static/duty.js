@@ -96,6 +96,7 @@
     row(dl, "Concerns", (e.categories || []).map(words).join(", ") || "Not classified");
     row(dl, "Contact given", contactText(e.contact));
     row(dl, "Received", when(e.created_at));
+    row(dl, "Reference", e.id);
     if (e.acknowledged_by) row(dl, "Acknowledged by", e.acknowledged_by + " at " + when(e.acknowledged_at));
     li.appendChild(dl);
     var details = el("details");
