@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -90,6 +91,14 @@ def _who_for(s: Service, ages: tuple[int, int] | None) -> str | None:
     if ages is not None:
         return f"ages {ages[0]} to {ages[1]}"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _haystack(search_text: str) -> frozenset[str]:
+    """The words of a service's text and their stems, to say which query words it mentions."""
+    words = {stem(w) for w in search_text.lower().replace("'", "").split()}
+    words |= {stem(w.strip(".,;:()!?\"")) for w in search_text.lower().split()}
+    return frozenset(words)
 
 
 def _check_exclude(exclude: object) -> frozenset[str]:
@@ -368,17 +377,17 @@ class Directory:
 
     def search_many(self, queries: Sequence[str], **filters: Any) -> list[list[dict[str, Any]]]:
         """Several searches with the same filters; the queries are embedded in one batch."""
-        from bot.embeddings import embed
+        from bot.embeddings import embed_query
 
         texts = [_clean_query(q) for q in queries]
         plan = self._plan(**filters)
         catalog = self.catalog()
-        vectors = embed(texts) if texts else np.zeros((0, 384), np.float32)
+        vectors = embed_query(texts) if texts else np.zeros((0, 384), np.float32)
         return [self._search_one(catalog, text, vectors[i], plan) for i, text in enumerate(texts)]
 
     def search_requests(self, requests: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]] | BadInput]:
         """Many searches with their own filters (batch mode): one embedding call, one answer or error each."""
-        from bot.embeddings import embed
+        from bot.embeddings import embed_fast
 
         prepared: list[tuple[str, dict] | BadInput] = []
         for request in requests:
@@ -390,7 +399,7 @@ class Directory:
                 prepared.append(err)
         good = [p for p in prepared if not isinstance(p, BadInput)]
         catalog = self.catalog()
-        vectors = embed([text for text, _ in good]) if good else None
+        vectors = embed_fast([text for text, _ in good]) if good else None
         out: list[list[dict[str, Any]] | BadInput] = []
         row = 0
         for item in prepared:
@@ -473,8 +482,7 @@ class Directory:
     def _search_one(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[dict]:
         ranked = self.rank(catalog, text, vector, plan, mode=mode)
         top = ranked[: plan["k"]]
-        with self.engine.connect() as conn:
-            services = {s.id: s for s in store.read_services(conn, [catalog.ids[row] for row, *_ in top])}
+        services = self._services_of(catalog, [catalog.ids[row] for row, *_ in top])
         words = terms(text)
         results = []
         for row, score, lex_rank, dense_sim in top:
@@ -486,6 +494,18 @@ class Directory:
             result["weak_match"] = not any(w.startswith("mentions") for w in result["why"]) and (dense_sim or 0.0) < WEAK_SIMILARITY
             results.append(result)
         return results
+
+    def _services_of(self, catalog: Catalog, ids: list[str]) -> dict[str, Service]:
+        """The services for ``ids``, from the catalog's cache when it has them (it lives as long as the
+        catalog, which is rebuilt whenever the store changes), else read in one go and cached."""
+        found = catalog.cached_services(ids)
+        missing = [sid for sid in ids if sid not in found]
+        if missing:
+            with self.engine.connect() as conn:
+                fresh = store.read_services(conn, missing)
+            catalog.cache_services(fresh)
+            found.update({s.id: s for s in fresh})
+        return found
 
     def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
         """(row, fused score, lexical rank, dense similarity) best first, after filters."""
@@ -541,8 +561,7 @@ class Directory:
     def _why(self, s: Service, words: list[str], lex_rank: int | None, dense_sim: float | None, plan: dict[str, Any]) -> list[str]:
         why: list[str] = []
         if lex_rank is not None and words:
-            haystack = {stem(w) for w in s.search_text().lower().replace("'", "").split()}
-            haystack |= {stem(w.strip(".,;:()!?\"")) for w in s.search_text().lower().split()}
+            haystack = _haystack(s.search_text())
             matched = [w for w in words if stem(w) in haystack or w in haystack]
             if matched:
                 why.append("mentions " + ", ".join(f"'{w}'" for w in matched[:6]))

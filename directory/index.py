@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +35,7 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
 NO_AGE_LOW, NO_AGE_HIGH = -1, 999
+SERVICE_CACHE_SIZE = 4096  # services read for results, kept while the catalog lives (it is rebuilt on any change)
 
 
 @dataclass
@@ -54,9 +57,26 @@ class Catalog:
     timings: dict[str, float] = field(default_factory=dict)
     active: np.ndarray | None = None  # False for services a feed calls inactive, defunct or temporarily closed
 
+    service_cache: "OrderedDict[str, object]" = field(default_factory=OrderedDict)
+
     def __post_init__(self) -> None:
         if self.active is None:
             self.active = np.ones(len(self.ids), dtype=bool)
+        self._cache_lock = threading.Lock()
+
+    def cached_services(self, ids: Sequence[str]) -> dict:
+        with self._cache_lock:
+            found = {sid: self.service_cache[sid] for sid in ids if sid in self.service_cache}
+            for sid in found:
+                self.service_cache.move_to_end(sid)
+        return found
+
+    def cache_services(self, services: Sequence) -> None:
+        with self._cache_lock:
+            for s in services:
+                self.service_cache[s.id] = s
+            while len(self.service_cache) > SERVICE_CACHE_SIZE:
+                self.service_cache.popitem(last=False)
 
     @property
     def size(self) -> int:
@@ -97,7 +117,8 @@ def _save_npz(path: Path, **arrays) -> None:
 
 def _vectors(engine: Engine, folder: Path, chash: str, ids: list[str], text_hashes: list[str], timings: dict) -> np.ndarray:
     """The vectors for ``ids``: loaded if persisted under ``chash``, else built (reusing old ones)."""
-    from bot.embeddings import DIMENSIONS, embed
+    from bot.embeddings import DIMENSIONS
+    from bot.embeddings import embed_fast as embed
 
     target = folder / f"vectors-{chash}.npz"
     if target.exists():
@@ -122,14 +143,29 @@ def _vectors(engine: Engine, folder: Path, chash: str, ids: list[str], text_hash
         if h in reuse:
             vectors[i] = reuse[h]
     started = time.perf_counter()
+    composed = 0
     if todo:
+        from directory.synthetic import compose_vectors
+
+        phrase_cache: dict[str, np.ndarray] = {}
         with engine.connect() as conn:
             for start in range(0, len(todo), 2000):
                 rows = todo[start : start + 2000]
                 services = store.read_services(conn, [ids[i] for i in rows])
                 by_id = {s.id: s for s in services}
-                vectors[rows] = embed([by_id[ids[i]].embed_text() for i in rows], batch_size=64)
-    timings["embedded"] = len(todo)
+                real = [i for i in rows if not by_id[ids[i]].synthetic]
+                made_up = [i for i in rows if by_id[ids[i]].synthetic]
+                if real:  # each distinct text embedded once
+                    texts = [by_id[ids[i]].embed_text() for i in real]
+                    distinct = list(dict.fromkeys(texts))
+                    found = dict(zip(distinct, embed(distinct, batch_size=64)))
+                    vectors[real] = np.stack([found[text] for text in texts])
+                if made_up:  # scale tests: vectors composed from each phrase's vector (directory.synthetic)
+                    vectors[made_up] = compose_vectors([by_id[ids[i]].embed_text() for i in made_up],
+                                                       lambda texts: embed(texts, batch_size=64), phrase_cache)
+                    composed += len(made_up)
+    timings["embedded"] = len(todo) - composed
+    timings["composed"] = composed
     timings["embed_seconds"] = time.perf_counter() - started
     _save_npz(target, ids=np.array(ids, dtype=object).astype(str), text_hashes=np.array(text_hashes).astype(str),
               vectors=vectors, version=np.array(EMBED_VERSION))
