@@ -71,6 +71,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Rasa's SQL tracker store, reading only each turn's new rows instead of the whole conversation
+# (rasa_ext/tracker_store.py; same table and rows as Rasa's own ``type: SQL``).
+TRACKER_STORE_TYPE = "rasa_ext.tracker_store.CachedSQLTrackerStore"
+
+
 def tracker_store_yaml(state: Path) -> str:
     """Rasa's SQL tracker store: PostgreSQL when DATABASE_URL says so, else SQLite under the home."""
     url = os.environ.get("DATABASE_URL", "")
@@ -79,11 +84,11 @@ def tracker_store_yaml(state: Path) -> str:
 
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
         return (
-            "tracker_store:\n  type: SQL\n  dialect: postgresql\n"
+            f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: postgresql\n"
             f"  url: {parsed.host or 'localhost'}\n  port: {parsed.port or 5432}\n"
             f"  db: {parsed.database}\n  username: {parsed.username or ''}\n  password: {parsed.password or ''}\n"
         )
-    return f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {state / 'rasa-tracker.db'}\n"
+    return f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {state / 'rasa-tracker.db'}\n"
 
 
 def write_endpoints(state: Path, action_port: int, token: str) -> Path:
