@@ -502,7 +502,7 @@ class Directory:
         missing = [sid for sid in ids if sid not in found]
         if missing:
             with self.engine.connect() as conn:
-                fresh = store.read_services(conn, missing)
+                fresh = store.read_service_docs(conn, missing)
             catalog.cache_services(fresh)
             found.update({s.id: s for s in fresh})
         return found

@@ -62,7 +62,7 @@ class Fts5Lexical:
     """
 
     name = "sqlite-fts5"
-    POSTINGS_BUDGET = 2_000
+    POSTINGS_BUDGET = 1_000
     _TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"  # the same as the service_fts table
 
     def __init__(self, engine: Engine):

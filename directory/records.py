@@ -159,6 +159,24 @@ class Service:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
+def service_to_doc(s: Service) -> str:
+    """The whole service as compact JSON, stored beside its rows so a search reads it in one query."""
+    return json.dumps(asdict(s), separators=(",", ":"), default=str)
+
+
+def service_from_doc(doc: str) -> Service:
+    """The inverse of ``service_to_doc``."""
+    d = json.loads(doc)
+    d["phones"] = tuple(Phone(**p) for p in d["phones"])
+    d["schedules"] = tuple(Schedule(tuple(x["byday"]), x["opens_at"], x["closes_at"], x["description"]) for x in d["schedules"])
+    d["cost_options"] = tuple(CostOption(**c) for c in d["cost_options"])
+    d["locations"] = tuple(Location(**loc) for loc in d["locations"])
+    d["last_verified"] = dt.date.fromisoformat(d["last_verified"]) if d["last_verified"] else None
+    for name in ("areas", "area_names", "categories", "terms"):
+        d[name] = tuple(d[name])
+    return Service(**d)
+
+
 # ---- reading one record ---------------------------------------------------------------------------
 
 def _text(value: Any, name: str, limit: int, required: bool = False, multiline: bool = False) -> str | None:

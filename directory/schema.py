@@ -65,6 +65,7 @@ service = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("text_hash", String(32), nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("doc", Text),  # migration 3: the whole service as JSON (records.service_to_doc), read by search in one query
 )
 
 location = Table(
@@ -201,9 +202,17 @@ def _v2_fts(conn: Connection) -> None:
         )
 
 
+def _v3_service_doc(conn: Connection) -> None:
+    # A store created by migration 1 from this code already has the column; an older one gets it here.
+    # Rows written before it have no doc and are read from their tables, as before.
+    if "doc" not in {c["name"] for c in inspect(conn).get_columns("service")}:
+        conn.execute(text("ALTER TABLE service ADD COLUMN doc TEXT"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "ORUK tables", _v1_tables),
     (2, "SQLite FTS5 index of service texts", _v2_fts),
+    (3, "service.doc: the whole service as JSON for fast reads", _v3_service_doc),
 ]
 LATEST = MIGRATIONS[-1][0]
 
