@@ -77,8 +77,15 @@ _roles_ready: set[int] = set()
 
 
 def _roles_table(engine) -> None:
+    """Create ``web_duty_roles`` if missing, under the web tables' advisory lock on PostgreSQL (several web
+    apps may start at once; see ``bot.web.storage.create_tables``)."""
+    from bot.web.storage import TABLES_LOCK
+
     if id(engine) not in _roles_ready:
-        roles_metadata.create_all(engine)
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": TABLES_LOCK})
+            roles_metadata.create_all(conn)
         _roles_ready.add(id(engine))
 
 

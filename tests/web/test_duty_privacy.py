@@ -228,7 +228,7 @@ def cli(env: dict, *args: str) -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_cli_export_erase_and_purge_on_postgresql(postgres, tmp_path):
+def test_cli_export_erase_and_purge_on_postgresql(postgres, tmp_path, monkeypatch, capsys):
     """DATABASE_URL=postgresql://... puts the project's tables and Rasa's tracker in one PostgreSQL database
     (bot.privacy.erase.tracker_url): the CLI exports, erases and purges there as on SQLite."""
     from bot.privacy.retention import load_policy
@@ -280,3 +280,23 @@ def test_cli_export_erase_and_purge_on_postgresql(postgres, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(privacy_audit)).scalar_one() == 3
     engine.dispose()
+
+    # roles for the inbox are granted on the same database by the CLI (its main(), in this process), and audited
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
+    store = WebStore.open(url)
+    store.add_user("dpo.pat", "correct horse battery", ["gloucestershire"])
+    store.dispose()
+    capsys.readouterr()
+    assert main(["privacy", "roles", "grant", "--username", "dpo.pat", "--role", "dpo", "--actor", "it", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["granted"] is True
+    assert main(["privacy", "roles", "grant", "--username", "nobody", "--role", "dpo", "--json"]) == 2
+    assert "nobody" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["privacy", "roles", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["username"], r["role"], r["granted_by"]) for r in listed["roles"]] == [("dpo.pat", "dpo", "it")]
+    store = WebStore.open(url)
+    assert roles_of(store, "dpo.pat") == {"dpo"}
+    assert "role_granted" in [r["action"] for r in store.access_log("dpo.pat")]
+    store.dispose()
