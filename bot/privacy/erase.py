@@ -14,7 +14,9 @@ What goes, in one call:
 * **the turns the web app recorded** (``esc_messages``), except a message that raised an escalation:
   that one, and the escalation, stay under the council's safeguarding records policy, and the answer
   says so;
-* the chat session itself is ended by the caller (the web app ends it and starts a new one).
+* the web app's chat session for it (``web_chat_sessions``: its area, who is speaking and the redacted text
+  of an unanswered safety question), so a data protection officer's erasure also ends a chat that is
+  still open (the widget's "Delete this chat" then starts a new one).
 
 Every erasure is written to ``privacy_audit``: when, who asked, a hash of the session id (so a later
 request about the same session can be matched without keeping the id itself) and the counts, never text.
@@ -56,6 +58,10 @@ privacy_audit = sa.Table(
 _tracker = sa.MetaData()
 tracker_events = sa.Table("events", _tracker, sa.Column("id", sa.Integer, primary_key=True),
                           sa.Column("sender_id", sa.String(255)))
+# the web app's chat sessions (bot.web.storage.chat_sessions): only the column that names the conversation
+_web = sa.MetaData()
+web_chat_sessions = sa.Table("web_chat_sessions", _web, sa.Column("id_hash", sa.String(64), primary_key=True),
+                             sa.Column("sender_id", sa.String(64)))
 
 
 def tracker_url() -> str:
@@ -85,6 +91,7 @@ class Erasure:
     kept_messages: int = 0
     kept_escalations: list[str] = field(default_factory=list)
     tracker_error: str | None = None
+    chat_sessions: int = 0
 
     @property
     def kept_for_safeguarding(self) -> bool:
@@ -117,6 +124,13 @@ def _erase_messages(engine: Engine, sender_id: str) -> tuple[int, int, list[str]
             query = query.where(messages.c.id.not_in(kept_pks))
         deleted = conn.execute(query).rowcount or 0
     return deleted, len(kept_pks), [row.id for row in kept]
+
+
+def _erase_chat_session(engine: Engine, sender_id: str) -> int:
+    if not sa.inspect(engine).has_table(web_chat_sessions.name):
+        return 0
+    with engine.begin() as conn:
+        return conn.execute(sa.delete(web_chat_sessions).where(web_chat_sessions.c.sender_id == sender_id)).rowcount or 0
 
 
 def _count_tracker(engine: Engine, sender_id: str) -> int:
@@ -228,6 +242,7 @@ def erase_conversation(sender_id: str, *, actor: str, db_url: str | None = None,
     result = Erasure()
     try:
         result.messages, result.kept_messages, result.kept_escalations = _erase_messages(engine, sender_id)
+        result.chat_sessions = _erase_chat_session(engine, sender_id)
         tracker = tracker or tracker_url()
         same = tracker == str(engine.url.render_as_string(hide_password=False))
         tracker_engine = engine if same else make_engine(tracker)

@@ -59,6 +59,16 @@ def session_ids(settings) -> set[str]:
     return found
 
 
+def chat_sessions(settings, sender: str) -> int:
+    from bot.web.storage import chat_sessions as table
+
+    engine = sa.create_engine(settings.database_url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(sa.func.count()).select_from(table).where(table.c.sender_id == sender)).scalar_one()
+    engine.dispose()
+    return found
+
+
 def web_store(settings) -> WebStore:
     return WebStore.open(settings.database_url)
 
@@ -149,6 +159,7 @@ async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(ma
     assert "value='yes'" in page and esc["session_id"] in page
     assert len(open_store(settings).messages(esc["session_id"])) == 2
     assert tracker_senders(settings.tracker_url).count(esc["session_id"]) == 3
+    assert chat_sessions(settings, esc["session_id"]) == 1
 
     # confirmed: erased with the CLI's function, the escalation and its message kept, others untouched
     response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": esc["session_id"], "confirm": "yes"})
@@ -158,7 +169,8 @@ async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(ma
     assert [m["text_redacted"] for m in open_store(settings).messages(esc["session_id"])] == ["my dad hits me"]
     assert open_store(settings).get(esc["id"])["status"] == "open"
     assert tracker_senders(settings.tracker_url) == [other]
-    assert len(open_store(settings).messages(other)) == 1
+    assert chat_sessions(settings, esc["session_id"]) == 0  # the chat, if still open, is ended
+    assert len(open_store(settings).messages(other)) == 1 and chat_sessions(settings, other) == 1
 
     # audited exactly as the CLI audits: the same table, action and detail, the officer named; no session id
     engine = sa.create_engine(settings.database_url)
