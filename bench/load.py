@@ -348,14 +348,16 @@ def rss_mb(pid: int) -> float:
 def measure(system: str, stack: Stack, base: str, person_class, args) -> dict:
     async def run() -> dict:
         await drive(person_class, base, "warm-up", people=2, seconds=min(10, args.seconds), max_turns=24)
-        saturation = await drive(person_class, base, "saturation", people=args.concurrency, seconds=args.seconds,
-                                 max_turns=args.max_turns)
-        phases = {"saturation": saturation}
-        capacity = max(saturation.rate, 0.5)
-        for share in (25, 50, 100):
-            phases[f"{share}%"] = await drive(person_class, base, f"{share}%", people=max(args.concurrency, 16),
-                                              seconds=args.seconds, max_turns=args.max_turns, rate=capacity * share / 100)
-        if args.long:
+        phases = {}
+        if "load" in args.phases:
+            saturation = await drive(person_class, base, "saturation", people=args.concurrency, seconds=args.seconds,
+                                     max_turns=args.max_turns)
+            phases["saturation"] = saturation
+            capacity = max(saturation.rate, 0.5)
+            for share in (25, 50, 100):
+                phases[f"{share}%"] = await drive(person_class, base, f"{share}%", people=max(args.concurrency, 16),
+                                                  seconds=args.seconds, max_turns=args.max_turns, rate=capacity * share / 100)
+        if args.long and "long" in args.phases:
             phases["long"] = await drive(person_class, base, "long", people=args.long, seconds=args.seconds * 6,
                                          max_turns=args.long * 50, long_tail=True, turns_each=50)
         return phases
@@ -407,14 +409,14 @@ def table(results: list[dict], startup: dict[str, float]) -> str:
     lines += ["", "| system | throughput at saturation | vs bare | long: p95 turns 7-18 | p95 turns 39-50 | late/early | start-up s |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for result in results:
-        saturation = result["phases"]["saturation"]
+        saturation = result["phases"].get("saturation") or Phase("saturation")
         long = result["phases"].get("long")
         early = late = float("nan")
         if long:
             early = long.pct(95, [v for i in EARLY for v in long.by_index.get(i, [])]) * 1000
             late = long.pct(95, [v for i in LATE for v in long.by_index.get(i, [])]) * 1000
         lines.append(f"| {result['system']} | {saturation.rate:.1f} turns/s | "
-                     f"{ratio(saturation.rate, base['phases']['saturation'].rate if base else None)} | "
+                     f"{ratio(saturation.rate, base['phases']['saturation'].rate if base and 'saturation' in base['phases'] else None)} | "
                      f"{early:.0f} | {late:.0f} | {ratio(late, early)} | {startup.get(result['system'], float('nan')):.0f} |")
     lines += ["", "| system | resident memory per process (MB) |", "|---|---|"]
     for result in results:
@@ -431,10 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=3000, help="at most this many turns per phase")
     parser.add_argument("--long", type=int, default=4, help="people in the long-conversation phase, 50 turns each (0: skip)")
     parser.add_argument("--quick", action="store_true", help="10-second phases, 2 long conversations")
+    parser.add_argument("--phases", default="load,long", help="load (saturation and paced), long, or both (default)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.long = 10, 2
+    args.phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if not args.phases or args.phases - {"load", "long"}:
+        parser.error("--phases: load, long or load,long")
     systems = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(systems) - {"baseline", "single", "scaled"}
     if unknown:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import secrets
 import signal
@@ -73,22 +74,37 @@ def free_port() -> int:
 
 # Rasa's SQL tracker store, reading only each turn's new rows instead of the whole conversation
 # (rasa_ext/tracker_store.py; same table and rows as Rasa's own ``type: SQL``).
-TRACKER_STORE_TYPE = "rasa_ext.tracker_store.CachedSQLTrackerStore"
+# EARLYHELP_RASA_TRACKER_STORE=SQL puts Rasa's own store back (the bench measures the difference with it).
+TRACKER_STORE_TYPE = os.environ.get("EARLYHELP_RASA_TRACKER_STORE") or "rasa_ext.tracker_store.CachedSQLTrackerStore"
+
+
+def _yaml(value: object) -> str:
+    """A YAML scalar that reads back as exactly ``value`` (JSON is YAML): passwords may hold : # ' and the like."""
+    return json.dumps(value)
 
 
 def tracker_store_yaml(state: Path) -> str:
-    """Rasa's SQL tracker store: PostgreSQL when DATABASE_URL says so, else SQLite under the home."""
+    """Rasa's SQL tracker store: PostgreSQL when DATABASE_URL says so, else SQLite under the home.
+
+    The URL's query (``?sslmode=verify-full&sslrootcert=/path/ca.pem``, any libpq setting) is passed to
+    Rasa as its ``query``, so Rasa's connection uses TLS as the project's own stores do."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://", "postgresql+")):
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url.replace("postgres://", "postgresql://", 1))
-        return (
+        text = (
             f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: postgresql\n"
-            f"  url: {parsed.host or 'localhost'}\n  port: {parsed.port or 5432}\n"
-            f"  db: {parsed.database}\n  username: {parsed.username or ''}\n  password: {parsed.password or ''}\n"
+            f"  url: {_yaml(parsed.host or 'localhost')}\n  port: {parsed.port or 5432}\n"
+            f"  db: {_yaml(parsed.database)}\n  username: {_yaml(parsed.username or '')}\n"
+            f"  password: {_yaml(parsed.password or '')}\n"
         )
-    return f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {state / 'rasa-tracker.db'}\n"
+        if parsed.query:
+            text += "  query:\n" + "".join(
+                f"    {_yaml(key)}: {_yaml(value if isinstance(value, str) else value[-1])}\n"
+                for key, value in sorted(parsed.query.items()))
+        return text
+    return f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {_yaml(str(state / 'rasa-tracker.db'))}\n"
 
 
 def write_endpoints(state: Path, action_port: int, token: str) -> Path:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -87,48 +88,82 @@ def psycopg_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class RedisAddress:
+    """Where Redis is, from ``REDIS_URL``: ``redis://[user:password@]host:port/db``, or ``rediss://`` for TLS,
+    with optional ``?ssl_ca_certs=/path/ca.pem`` (a private CA) and ``ssl_certfile=``/``ssl_keyfile=`` (a
+    client certificate), the names Rasa's Redis lock store and redis-py use."""
+
     host: str
     port: int
     db: int = 0
     password: str | None = field(default=None, repr=False)
     username: str | None = None
+    tls: bool = False
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 
     @classmethod
     def parse(cls, url: str) -> "RedisAddress":
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise ScaledError(f"REDIS_URL must look like redis://[:password@]host:port/db, got {parts.scheme or url!r}://...")
-        if parts.scheme == "rediss":
-            raise ScaledError("REDIS_URL: TLS (rediss://) is not wired into the generated Rasa settings yet")
+            raise ScaledError(f"REDIS_URL must look like redis://[:password@]host:port/db (rediss:// for TLS), "
+                              f"got {parts.scheme or url!r}://...")
         db = parts.path.strip("/") or "0"
         if not db.isdigit():
             raise ScaledError("REDIS_URL: the database after the last / must be a number")
+        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+        unknown = sorted(set(query) - set(cls.TLS_OPTIONS))
+        if unknown:
+            raise ScaledError(f"REDIS_URL: unknown setting(s) {', '.join(unknown)}; known: {', '.join(cls.TLS_OPTIONS)}")
+        options = {key: query[key][-1] for key in cls.TLS_OPTIONS if query.get(key, [""])[-1]}
+        if options and parts.scheme != "rediss":
+            raise ScaledError("REDIS_URL: ssl_* settings need rediss:// (TLS)")
         return cls(parts.hostname, parts.port or 6379, int(db),
                    urllib.parse.unquote(parts.password) if parts.password else None,
-                   urllib.parse.unquote(parts.username) if parts.username else None)
+                   urllib.parse.unquote(parts.username) if parts.username else None,
+                   tls=parts.scheme == "rediss", **options)
 
     def lock_store_yaml(self) -> str:
-        text = f"lock_store:\n  type: redis\n  url: {self.host}\n  port: {self.port}\n  db: {self.db}\n  key_prefix: earlyhelp\n"
+        def quoted(value: object) -> str:  # JSON is YAML: a password may hold : # ' and the like
+            return json.dumps(value)
+
+        text = (f"lock_store:\n  type: redis\n  url: {quoted(self.host)}\n  port: {self.port}\n  db: {self.db}\n"
+                "  key_prefix: earlyhelp\n")
         if self.username:
-            text += f"  username: {self.username}\n"
+            text += f"  username: {quoted(self.username)}\n"
         if self.password:
-            text += f"  password: {self.password}\n"
+            text += f"  password: {quoted(self.password)}\n"
+        if self.tls:
+            text += "  use_ssl: true\n"
+            for key in self.TLS_OPTIONS:
+                if getattr(self, key):
+                    text += f"  {key}: {quoted(getattr(self, key))}\n"
         return text
 
     def ping(self, timeout: float = 1.0) -> bool:
-        """True when Redis answers PING (after AUTH when there is a password)."""
+        """True when Redis answers PING (after AUTH when there is a password), over TLS for rediss://."""
         def command(*args: str) -> bytes:
             return f"*{len(args)}\r\n".encode() + b"".join(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
 
         try:
-            with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
+            with contextlib.ExitStack() as stack:
+                sock = stack.enter_context(socket.create_connection((self.host, self.port), timeout=timeout))
+                if self.tls:
+                    import ssl
+
+                    context = ssl.create_default_context(cafile=self.ssl_ca_certs)
+                    if self.ssl_certfile:
+                        context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+                    sock = stack.enter_context(context.wrap_socket(sock, server_hostname=self.host))
                 if self.password:
                     sock.sendall(command("AUTH", *([self.username] if self.username else []), self.password))
                     if not sock.recv(256).startswith(b"+OK"):
                         return False
                 sock.sendall(command("PING"))
                 return sock.recv(64).startswith(b"+PONG")
-        except OSError:
+        except OSError:  # ssl.SSLError is an OSError
             return False
 
 
