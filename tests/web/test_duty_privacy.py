@@ -4,14 +4,22 @@ PostgreSQL cluster."""
 from __future__ import annotations
 
 import datetime as dt
+import http.cookiejar
 import json
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot.errors import BadInput
 from bot.escalation.store import EscalationStore
@@ -312,3 +320,83 @@ def test_cli_export_erase_and_purge_on_postgresql(postgres, tmp_path, monkeypatc
     assert roles_of(store, "dpo.pat") == {"dpo"}
     assert "role_granted" in [r["action"] for r in store.access_log("dpo.pat")]
     store.dispose()
+
+
+# -- hostile input to the new inbox pages (hypothesis, real app on a loopback port) --------------------------------
+
+HOSTILE = st.sampled_from(['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "' OR 1=1 --",
+                           "../../etc/passwd", "\x00", "%00", "{{csrf}}", "\u202e", "A" * 300, "web-" + "0" * 32,
+                           "2026-02-30", "9999-12-31", "-1"]) | st.text(max_size=60)
+
+
+class Officer:
+    """A logged-in duty account with both roles, driving the real app with urllib."""
+
+    def __init__(self, base: str, username: str, password: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = self.get("/duty/login")[1]
+        token = FORM_CSRF.search(page).group(1)
+        self.post("/duty/login", {"csrf": token, "username": username, "password": password})
+        self.csrf = FORM_CSRF.search(self.get("/duty/privacy")[1]).group(1)
+
+    def _open(self, request) -> tuple[int, str]:
+        try:
+            with self.opener.open(request, timeout=20) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def get(self, path: str) -> tuple[int, str]:
+        return self._open(urllib.request.Request(self.base + path))
+
+    def post(self, path: str, fields: dict) -> tuple[int, str]:
+        body = urllib.parse.urlencode(fields).encode()
+        return self._open(urllib.request.Request(self.base + path, data=body, method="POST",
+                                                 headers={"Content-Type": "application/x-www-form-urlencoded"}))
+
+
+@pytest.fixture(scope="module")
+def officer(tmp_path_factory):
+    import secrets
+
+    from bot.web import Settings
+    from bot.web.settings import Rate
+    from tests.web.conftest import ServerThread, closed_port, free_port
+
+    folder = tmp_path_factory.mktemp("duty-fuzz")
+    settings = Settings(
+        port=free_port(), rasa_url=f"http://127.0.0.1:{closed_port()}", action_url=f"http://127.0.0.1:{closed_port()}",
+        secret_key=secrets.token_urlsafe(48), database_url=f"sqlite:///{folder / 'fuzz.db'}",
+        tracker_url=f"sqlite:///{folder / 'tracker.db'}", rate_login=Rate(10_000, 60), run_delivery_worker=False)
+    server = ServerThread(settings).start()
+    password = add_duty_user(settings, "fuzz.dpo", ["gloucestershire"])
+    store = WebStore.open(settings.database_url)
+    grant_role(store, "fuzz.dpo", "dpo", by="test")
+    grant_role(store, "fuzz.dpo", "manager", by="test")
+    store.dispose()
+    yield Officer(server.url, "fuzz.dpo", password)
+    server.stop()
+
+
+def _no_raw(text: str, page: str) -> bool:
+    return not any(c in text for c in "<>\"'&") or text not in page
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ref=HOSTILE, confirm=st.sampled_from([None, "yes", "no", "<b>"]), action=st.sampled_from(["erase", "export"]))
+def test_privacy_forms_refuse_hostile_references_clearly(officer, ref, confirm, action):
+    fields = {"csrf": officer.csrf, "ref": ref, **({"confirm": confirm} if confirm is not None else {})}
+    status, page = officer.post(f"/duty/privacy/{action}", fields)
+    assert status in (400, 404), (status, page[:300])  # nothing is stored in this database: never erased, never a 500
+    assert "Traceback" not in page and _no_raw(ref, page)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(area=HOSTILE | st.just("gloucestershire"), start=HOSTILE | st.just("2026-11-01"), end=HOSTILE | st.just("2026-11-30"))
+def test_the_manager_view_refuses_hostile_queries_clearly(officer, area, start, end):
+    status, page = officer.get("/duty/report?" + urllib.parse.urlencode({"area": area, "from": start, "to": end}))
+    assert status in (200, 400), (status, page[:300])
+    assert "Traceback" not in page and _no_raw(area, page) and _no_raw(start, page) and _no_raw(end, page)
+    if status == 400:
+        assert 'class="error" role="alert"' in page
