@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 
 from bot.escalation.schema import audit
 
+_INSERT = sa.insert(audit)  # built once; executed with parameters it hits the compiled-statement cache
+
 ACTIONS = (
     "created",  # the escalation was recorded (with its outbox rows)
     "notified",  # one notification reached one channel
@@ -32,7 +34,7 @@ def record(conn: Connection, escalation_id: str, at: dt.datetime, actor: str, ac
     """Insert one audit row inside the caller's transaction."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    conn.execute(sa.insert(audit).values(escalation_id=escalation_id, at=at, actor=actor, action=action, detail=detail))
+    conn.execute(_INSERT, {"escalation_id": escalation_id, "at": at, "actor": actor, "action": action, "detail": detail})
 
 
 def history(conn: Connection, escalation_id: str) -> list[dict[str, Any]]:

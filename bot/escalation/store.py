@@ -35,6 +35,16 @@ EXCERPT_CHARS = 280
 NEXT_TIER_CHANNEL = "next_tier"
 Clock = Callable[[], dt.datetime]
 
+# The statements of the commit path, built once: executed with a dict of parameters they hit SQLAlchemy's
+# compiled cache, where building ``insert(...).values(literals)`` per call cost more than SQLite itself
+# (measured in docs/safeguarding.md: most of a commit's time on a loaded machine was statement building).
+_FIND_MESSAGE = sa.select(messages.c.id).where(messages.c.session_id == sa.bindparam("session_id"),
+                                               messages.c.message_id == sa.bindparam("message_id"))
+_FIND_ESCALATION = sa.select(escalations.c.id).where(escalations.c.message_pk == sa.bindparam("message_pk"))
+_INSERT_MESSAGE = sa.insert(messages).returning(messages.c.id)
+_INSERT_ESCALATION = sa.insert(escalations)
+_INSERT_OUTBOX = sa.insert(outbox)
+
 
 class UnknownEscalation(BadInput):
     def __init__(self, escalation_id: object):
@@ -195,39 +205,29 @@ class EscalationStore:
                 found = self._recorded(conn, session_id, message_id)
                 if found is not None:
                     return found[1]
-            message_pk = conn.execute(
-                sa.insert(messages)
-                .values(session_id=session_id, message_id=message_id, speaker=speaker, text_redacted=text_redacted, created_at=now)
-                .returning(messages.c.id)
-            ).scalar_one()
+            message_pk = conn.execute(_INSERT_MESSAGE, {
+                "session_id": session_id, "message_id": message_id, "speaker": speaker,
+                "text_redacted": text_redacted, "created_at": now}).scalar_one()
             if not escalate:
                 return None
             escalation_id = str(uuid.uuid4())
             urgency = "immediate" if immediate_danger else "urgent"
-            conn.execute(
-                sa.insert(escalations).values(
-                    id=escalation_id,
-                    message_pk=message_pk,
-                    session_id=session_id,
-                    area=area,
-                    created_at=now,
-                    categories=list(categories),
-                    urgency=urgency,
-                    urgency_rank=URGENCY_RANK[urgency],
-                    excerpt=excerpt(text_redacted),
-                    contact=contact or None,
-                    status="open",
-                    reminders=0,
-                    last_alert_at=now,
-                    tier=1,
-                )
-            )
+            short = excerpt(text_redacted)
+            conn.execute(_INSERT_ESCALATION, {
+                "id": escalation_id, "message_pk": message_pk, "session_id": session_id, "area": area,
+                "created_at": now, "categories": list(categories), "urgency": urgency,
+                "urgency_rank": URGENCY_RANK[urgency], "excerpt": short, "contact": contact or None,
+                "status": "open", "reminders": 0, "last_alert_at": now, "tier": 1})
             deliveries = []
+            rows = []
             for channel in self.channels:
                 key = f"{escalation_id}/{channel}/created"
-                self._queue(conn, escalation_id, channel, "created", key, now)
+                rows.append({"escalation_id": escalation_id, "channel": channel, "kind": "created",
+                             "idempotency_key": key, "status": "pending", "attempts": 0, "created_at": now,
+                             "next_attempt_at": now})
                 deliveries.append({"channel": channel, "kind": "created", "key": key, "status": "pending",
                                    "attempts": 0, "delivered_at": None, "last_error": None})
+            conn.execute(_INSERT_OUTBOX, rows)
             audit_log.record(
                 conn,
                 escalation_id,
@@ -240,7 +240,7 @@ class EscalationStore:
             return {
                 "id": escalation_id, "session_id": session_id, "message_id": message_id, "area": area,
                 "created_at": now.isoformat(), "categories": list(categories), "urgency": urgency,
-                "excerpt": excerpt(text_redacted), "contact": contact or None, "status": "open",
+                "excerpt": short, "contact": contact or None, "status": "open",
                 "acknowledged_at": None, "acknowledged_by": None, "closed_at": None, "closed_by": None,
                 "reminders": 0, "tier": 1, "next_tier_at": None, "inbox_visible_at": None, "inbox_alert_at": None,
                 "deliveries": deliveries,
@@ -259,12 +259,10 @@ class EscalationStore:
             return found[1]
 
     def _recorded(self, conn: Connection, session_id: str, message_id: str) -> tuple[int, dict | None] | None:
-        pk = conn.execute(
-            sa.select(messages.c.id).where(messages.c.session_id == session_id, messages.c.message_id == message_id)
-        ).scalar()
+        pk = conn.execute(_FIND_MESSAGE, {"session_id": session_id, "message_id": message_id}).scalar()
         if pk is None:
             return None
-        escalation_id = conn.execute(sa.select(escalations.c.id).where(escalations.c.message_pk == pk)).scalar()
+        escalation_id = conn.execute(_FIND_ESCALATION, {"message_pk": pk}).scalar()
         return pk, (self._load(conn, escalation_id) if escalation_id else None)
 
     @staticmethod
