@@ -153,3 +153,25 @@ async def test_return_visits_are_counted_once_per_chat_when_its_area_is_known(ma
     assert all(r["speaker"] is None and r["level"] is None and r["outcode"] is None and r["count"] is None for r in rows)
     doc = figures("buckinghamshire", rows[1]["day"], rows[1]["day"], settings.database_url)
     assert ("Visits", "return visit (this browser had used the assistant before)", 1) in doc
+
+
+async def test_the_figures_download_as_the_reports_csv(make_settings, client_for, tmp_path):
+    import csv
+    import io
+
+    from bot.report import write
+
+    settings = make_settings()
+    made_up_events(settings.database_url)
+    client = await manager(settings, client_for)
+    page = await (await client.get(f"/duty/report?{PERIOD}")).text()
+    link = re.search(r"href='(/duty/report\.csv\?[^']+)'", page).group(1)
+    response = await client.get(html.unescape(link))
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(await response.text())))
+    write("gloucestershire", dt.date(2026, 11, 1), dt.date(2026, 11, 30), tmp_path, settings.database_url)
+    assert rows == list(csv.reader(open(tmp_path / "report.csv")))  # the CLI's CSV, byte for byte in content
+    assert ["Level of need given", "level 4", "<5"] in rows
+    response = await client.get("/duty/report.csv?area=north-lincolnshire&from=2026-11-01&to=2026-11-30")
+    assert response.status == 400
