@@ -269,6 +269,7 @@ class Phase:
     turns: int = 0
     failed: int = 0
     seconds: float = 0.0
+    wall: tuple[float, float] = (0.0, 0.0)  # epoch seconds the phase began and ended (to read nginx's logs)
 
     @property
     def rate(self) -> float:
@@ -286,6 +287,7 @@ async def drive(person_class, base: str, name: str, *, people: int, seconds: flo
     """``people`` persons; unpaced (each sends its next turn as soon as the last is answered) or paced
     (turns due every 1/rate s, taken by whichever person is free; latency counted from when it was due)."""
     phase = Phase(name)
+    began = time.time()
     persons = [person_class(base, n, long_tail) for n in range(people)]
     await asyncio.gather(*(p.open() for p in persons))
     started = time.monotonic()
@@ -331,6 +333,7 @@ async def drive(person_class, base: str, name: str, *, people: int, seconds: flo
         tasks.append(asyncio.create_task(pacer()))
     await asyncio.gather(*tasks)
     phase.seconds = time.monotonic() - started
+    phase.wall = (began, time.time())
     await asyncio.gather(*(p.close() for p in persons))
     return phase
 
@@ -364,7 +367,26 @@ def measure(system: str, stack: Stack, base: str, person_class, args) -> dict:
 
     phases = asyncio.run(run())
     memory = {name: rss_mb(process.pid) for name, process in stack.processes}
-    return {"system": system, "phases": phases, "memory": memory}
+    return {"system": system, "phases": phases, "memory": memory, "parts": where_time_goes(stack, phases)}
+
+
+def where_time_goes(stack: Stack, phases: dict) -> dict[str, dict]:
+    """From nginx's access logs (scaled stack only): for the turns of the 50% phase, the time of the whole
+    turn in the web app, of Rasa's webhook call, and of each action server call, and calls per turn."""
+    phase = phases.get("50%")
+    if phase is None or not (stack.state / "nginx-public-access.log").exists():
+        return {}
+    begin, end = phase.wall
+    found: dict[str, list[float]] = {}
+    for pool, uri, label in (("public", "/api/chat", "web app (whole turn)"), ("rasa", "/webhooks/rest/webhook", "Rasa webhook"),
+                             ("actions", "/webhook", "action server call"), ("actions", "/health", "action server /health")):
+        for line in (stack.state / f"nginx-{pool}-access.log").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[3] == uri and begin <= float(fields[0]) <= end:
+                found.setdefault(label, []).append(float(fields[5]))
+    turns = len(found.get("web app (whole turn)", [])) or 1
+    return {label: {"calls per turn": len(values) / turns, "p50": Phase("x").pct(50, values) * 1000,
+                    "p95": Phase("x").pct(95, values) * 1000} for label, values in found.items()}
 
 
 # ---- report -------------------------------------------------------------------------------------------
@@ -406,8 +428,9 @@ def table(results: list[dict], startup: dict[str, float]) -> str:
                          f"{ratio(p50, reference.pct(50) * 1000 if reference else None)} | "
                          f"{ratio(p95, reference.pct(95) * 1000 if reference else None)} | "
                          f"{phase.failed}/{phase.turns} |")
-    lines += ["", "| system | throughput at saturation | vs bare | long: p95 turns 7-18 | p95 turns 39-50 | late/early | start-up s |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| system | throughput at saturation | vs bare | long: p95 turns 7-18 | p95 turns 39-50 | late/early | "
+              "long failed | start-up s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for result in results:
         saturation = result["phases"].get("saturation") or Phase("saturation")
         long = result["phases"].get("long")
@@ -417,7 +440,13 @@ def table(results: list[dict], startup: dict[str, float]) -> str:
             late = long.pct(95, [v for i in LATE for v in long.by_index.get(i, [])]) * 1000
         lines.append(f"| {result['system']} | {saturation.rate:.1f} turns/s | "
                      f"{ratio(saturation.rate, base['phases']['saturation'].rate if base and 'saturation' in base['phases'] else None)} | "
-                     f"{early:.0f} | {late:.0f} | {ratio(late, early)} | {startup.get(result['system'], float('nan')):.0f} |")
+                     f"{early:.0f} | {late:.0f} | {ratio(late, early)} | "
+                     f"{f'{long.failed}/{long.turns}' if long else '-'} | {startup.get(result['system'], float('nan')):.0f} |")
+    parts = [(r["system"], label, figures) for r in results for label, figures in (r.get("parts") or {}).items()]
+    if parts:
+        lines += ["", "where a turn's time goes at 50% load (nginx's request times; a Rasa call includes its action calls)", "",
+                  "| system | part | calls per turn | p50 ms | p95 ms |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {system} | {label} | {f['calls per turn']:.2f} | {f['p50']:.0f} | {f['p95']:.0f} |" for system, label, f in parts]
     lines += ["", "| system | resident memory per process (MB) |", "|---|---|"]
     for result in results:
         memory = ", ".join(f"{name} {mb:.0f}" for name, mb in result["memory"].items())
