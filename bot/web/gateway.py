@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections import deque
@@ -214,6 +215,22 @@ def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None
                        "recorded": recorded}}
 
 
+def _warm_answers() -> None:
+    """Load what the answer to a safeguarding message needs (the area finder, the reply and contact
+    knowledge, redaction) before the first message, so the first person after a (re)start is not the one
+    who waits for it; the app's own warm-up loads the screen. Failures show up on first use instead."""
+    try:
+        from bot.places import resolve_area
+
+        resolve_area("Gloucester")
+        fallback_replies({"escalate": True, "immediate_danger": True, "categories": ["physical_abuse"]}, None, None)
+        safety_card({"escalate": True}, None)
+        contact_details("call me on 07700 900123")
+        redact("my son Tom")
+    except Exception:
+        log.exception("warming the gateway's answers failed")
+
+
 class Health:
     """Recent failures of the parts the chat depends on, for ``/readyz`` (and the logs)."""
 
@@ -257,6 +274,8 @@ class Gateway:
         self.http = http
         self.on_escalation = on_escalation
         self.health = Health()
+        if getattr(settings, "warm_gateway", True):
+            threading.Thread(target=_warm_answers, name="gateway-warm-up", daemon=True).start()
 
     async def in_store(self, fn, *args, seconds: float | None = None, **kwargs):
         """``fn(*args)`` in a thread, or raise ``StoreUnavailable`` if it fails or takes over ``seconds``
@@ -466,7 +485,8 @@ class Gateway:
         share = (ESCALATION_STORE_SECONDS if escalate else STORE_SECONDS) * budget / DEADLINE_SECONDS
         until = time.monotonic() + share
         if deadline is not None:
-            until = min(until, deadline - 0.5)
+            # late already (a cold start, a loaded machine): an escalation still gets a fair try at its commit
+            until = min(until, max(deadline - 0.5, time.monotonic() + (0.4 if escalate else 0.05)))
         attempts = 2 if escalate else 1
         escalation = None
         for attempt in range(attempts):
