@@ -67,7 +67,7 @@ def figures(area: str, start: dt.date, end: dt.date, url: str | None = None,
                 rows.append(("Contacts", label, n))
             count_by("no_fitting_service", events.c.outcode, "Unmet need by postcode district", lambda v: v or "unknown")
             for kind, label in (("first_visit", "first visit from this browser"),
-                                ("return_visit", "return visit (this browser had used the assistant before)")):
+                                ("return_visit", "return visit from this browser")):
                 n = conn.execute(sa.select(sa.func.count()).where(where, events.c.kind == kind)).scalar_one()
                 rows.append(("Visits", label, n))
             if sa.inspect(engine).has_table(escalations.name):
@@ -106,6 +106,7 @@ def figures(area: str, start: dt.date, end: dt.date, url: str | None = None,
 def _chart(section: str, data: list[tuple[str, int]]) -> str:
     """A horizontal bar chart as SVG text; suppressed counts are drawn as empty bars labelled <5. Uses
     matplotlib's object API (no pyplot), so the web app can draw charts from several threads."""
+    import matplotlib
     from matplotlib.figure import Figure
 
     labels = [label for label, _ in data]
@@ -119,7 +120,8 @@ def _chart(section: str, data: list[tuple[str, int]]) -> str:
     ax.invert_yaxis()
     fig.tight_layout()
     out = io.StringIO()
-    fig.savefig(out, format="svg", metadata={"Date": None})
+    with matplotlib.rc_context({"svg.hashsalt": "earlyhelp"}):  # the same figures give the same file
+        fig.savefig(out, format="svg", metadata={"Date": None})
     svg = out.getvalue()
     return svg[svg.index("<svg"):]
 
@@ -146,8 +148,9 @@ def body_html(rows: list[tuple[str, str, int]], *, inline_svg: bool = True, leve
     report file, an ``<img>`` for the duty inbox). Every text is escaped."""
     parts = []
     for section, data in grouped(rows).items():
+        unit = "minutes" if section == MINUTES else "count"
         parts.append(f"<h{level}>{html.escape(section)}</h{level}><table><tr><th scope='col'>measure</th>"
-                     f"<th scope='col'>count</th></tr>")
+                     f"<th scope='col'>{unit}</th></tr>")
         parts += [f"<tr><td>{html.escape(label)}</td><td>{html.escape(shown(n, section))}</td></tr>" for label, n in data]
         parts.append("</table>")
         if any(n for _, n in data):

@@ -104,7 +104,7 @@ def test_return_visits_and_minutes_to_acknowledge(tmp_path):
     rows = figures("gloucestershire", dt.date(2026, 11, 1), dt.date(2026, 11, 30), url)
     table = {(s, label): shown(n, s) for s, label, n in rows}
     assert table[("Visits", "first visit from this browser")] == "6"
-    assert table[("Visits", "return visit (this browser had used the assistant before)")] == "<5"
+    assert table[("Visits", "return visit from this browser")] == "<5"
     assert table[(MINUTES, "all categories")] == "5"  # median of 1,2,3,4,6,8,30,50: (4+6)/2
     assert table[(MINUTES, "physical abuse")] == "7"  # (6+8)/2; a small number of minutes is not suppressed
     assert (MINUTES, "neglect") not in table  # two escalations: their waits would describe individual cases

@@ -81,7 +81,7 @@ async def test_the_manager_view_shows_the_reports_figures_and_charts_with_small_
     counts = dict(shown_rows)
     assert counts["level 2"] == "7" and counts["level 4"] == "<5" and counts["GL5"] == "<5"
     assert counts["physical abuse"] == "<5" and counts["signposted to services"] == "6"
-    assert counts["return visit (this browser had used the assistant before)"] == "5"
+    assert counts["return visit from this browser"] == "5"
     assert "level 1" not in counts  # North Lincolnshire's event is not Gloucestershire's
     assert not any(count in ("1", "2") for _, count in shown_rows)
     # the same charts, as images (the inbox's Content-Security-Policy refuses inline SVG styles)
@@ -152,7 +152,7 @@ async def test_return_visits_are_counted_once_per_chat_when_its_area_is_known(ma
     # the event is the day, the kind and the area: nothing else about the chat
     assert all(r["speaker"] is None and r["level"] is None and r["outcode"] is None and r["count"] is None for r in rows)
     doc = figures("buckinghamshire", rows[1]["day"], rows[1]["day"], settings.database_url)
-    assert ("Visits", "return visit (this browser had used the assistant before)", 1) in doc
+    assert ("Visits", "return visit from this browser", 1) in doc
 
 
 async def test_the_figures_download_as_the_reports_csv(make_settings, client_for, tmp_path):
