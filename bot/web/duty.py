@@ -451,7 +451,8 @@ async def privacy_requests(request: web.Request) -> web.Response:
         return checked
     login, roles = checked
     await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "privacy_page_opened")
-    return _privacy_page(login, roles)
+    ref = request.query.get("ref", "").strip()  # from an escalation's link in the inbox
+    return _privacy_page(login, roles, ref=ref if REFERENCE.match(ref) else "")
 
 
 def _counts_table(rows: list[tuple[str, int]]) -> str:

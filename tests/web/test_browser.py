@@ -423,8 +423,8 @@ def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settin
     errors = csp_errors(page)
     log_in(page, server.url, "dpo.sam", password)
     expect(page.locator(".escalation")).to_contain_text(escalation["id"])  # the reference the officer is given
-    page.get_by_role("link", name="Data protection requests").click()
-    page.get_by_label("Conversation id or escalation reference").fill(escalation["id"])
+    page.get_by_role("link", name="Data protection request about this conversation").click()
+    expect(page.get_by_label("Conversation id or escalation reference")).to_have_value(escalation["id"])
     page.get_by_role("button", name="Erase this conversation…").click()
     expect(page.get_by_role("heading", name="Erase this conversation?")).to_be_visible()
     expect(page.locator(".outcome .kept-note")).to_contain_text("safeguarding records policy")

@@ -150,9 +150,11 @@ async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(ma
     grant_role(web_store(settings), "dpo.sam", "dpo", by="test")
     client = await client_for(settings)
     await login(client, "dpo.sam", password)
-    page = await (await client.get("/duty/privacy")).text()
+    page = await (await client.get(f"/duty/privacy?ref={esc['id']}")).text()  # the link on the escalation's card
     csrf = FORM_CSRF.search(page).group(1)
-    assert "safeguarding records policy" in page
+    assert "safeguarding records policy" in page and f'value="{esc["id"]}"' in page
+    page = await (await client.get("/duty/privacy", params={"ref": '"><script>x</script>'})).text()
+    assert "<script>x" not in page and 'name="ref" type="text" required maxlength="200" autocomplete="off" spellcheck="false" value=""' in page
 
     # a forged form does nothing
     response = await client.post("/duty/privacy/erase", data={"csrf": "forged", "ref": esc["id"], "confirm": "yes"})

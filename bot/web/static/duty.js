@@ -12,6 +12,8 @@
   var again = false;
 
   var CATEGORY_WORDS = {};
+  /* a data protection officer can start a request about an escalation's conversation from its card */
+  var isDpo = !!document.querySelector('.duty-nav a[href="/duty/privacy"]:not(.hidden)');
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -110,6 +112,14 @@
     if (e.status === "open") li.appendChild(actionForm(e, "ack", "Acknowledge"));
     li.appendChild(actionForm(e, "note", "Add note", "note-form"));
     li.appendChild(actionForm(e, "close", "Close"));
+    if (isDpo) {
+      var request = el("p", "dpo-link");
+      var link = el("a", null, "Data protection request about this conversation");
+      link.href = "/duty/privacy?ref=" + encodeURIComponent(e.id);
+      link.setAttribute("aria-describedby", "title-" + e.id);
+      request.appendChild(link);
+      li.appendChild(request);
+    }
     return li;
   }
 
