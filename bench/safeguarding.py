@@ -9,7 +9,7 @@ Targets on dev: recall >= 0.98, immediate-danger recall 1.00, false alarms <= 0.
 
 Sets: ``dev`` (tests/data/safeguarding_cases.jsonl) is what the cue bank was tuned on and what the
 classifier is trained on, so its figures are in-sample (the classifier's trainer prints 5-fold
-cross-validated ones). ``holdout2`` and ``holdout3`` were each written by someone who had not seen the cue
+cross-validated ones). ``holdout2``, ``holdout3`` and ``holdout4`` were each written by someone who had not seen the cue
 lists, before the change they measure, and are never tuned on: their figures are the honest ones.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout2": ROOT / "tests/data/safeguarding_holdout2.jsonl",
-        "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl"}
+        "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl",
+        "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl"}
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 
