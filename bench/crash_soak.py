@@ -54,6 +54,13 @@ def main() -> int:
 
         url = database_url()
     load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="earlyhelp-crash-quiet-") as tmp:
+        # first the steady state: the same processes and people for a while, nothing killed, no receiver faults
+        quiet = wc.run(Path(tmp) / "quiet", url, cycles=0, people=args.people, seed=args.seed, quiet_seconds=30,
+                       receiver_faults=False)
+    quiet_facts = wc.summary(quiet)
+    quiet_ms = [a.ms for a in quiet.answers if a.escalating and a.card and a.recorded]
+    quiet_problems = wc.check(quiet)
     with tempfile.TemporaryDirectory(prefix="earlyhelp-crash-soak-") as tmp:
         result = wc.run(Path(tmp) / "soak", url, cycles=args.cycles, people=args.people, seed=args.seed,
                         max_seconds=args.max_minutes * 60, drain_timeout=60,
@@ -63,6 +70,12 @@ def main() -> int:
     load_after = os.getloadavg()
     confirmed = [a for a in result.answers if a.escalating and a.card and a.recorded]
     rows = [
+        ("quiet (30 s, nothing killed): escalations answered / violations",
+         f"{quiet_facts['escalations_answered_confirmed']} / {len(quiet_problems)}"),
+        ("quiet: answer time p50 / p95 (ms, escalating message, through HTTP)",
+         f"{pct(quiet_ms, 50):.0f} / {pct(quiet_ms, 95):.0f}"),
+        ("quiet: cue to first webhook delivery p50 / p95 / max (s)",
+         " / ".join(str(x) for x in quiet_facts["notify_s_p50_p95_max"] or ["-"])),
         ("database", "PostgreSQL" if result.url.startswith("postgresql") else "SQLite (WAL, synchronous=FULL)"),
         ("kill/restart cycles done (of asked)", f"{result.cycles} (of {args.cycles})"),
         ("kills: web app / worker", f"{result.kills['web']} / {result.kills['worker']}"),
@@ -87,7 +100,7 @@ def main() -> int:
     print(f"|{'-' * (width + 2)}|---|")
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
-    return 1 if problems else 0
+    return 1 if problems or quiet_problems else 0
 
 
 if __name__ == "__main__":

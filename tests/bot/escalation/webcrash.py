@@ -210,7 +210,7 @@ def _env(workdir: Path, url: str, receiver: Receiver) -> dict:
 
 def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int = 3, gap: tuple[float, float] = (0.1, 0.6),
         seed: int = 1, max_seconds: float | None = None, drain_timeout: float = 30.0, receiver_faults: bool = True,
-        log=None) -> CrashResult:
+        quiet_seconds: float = 0.0, log=None) -> CrashResult:
     """Run the web app and a worker, kill them ``cycles`` times (or until ``max_seconds``), drain, and collect."""
     from bot.escalation import EscalationStore
     from bot.web.storage import WebStore
@@ -263,6 +263,9 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
 
     choices = [["web"], ["worker"], ["web", "worker"]]
     try:
+        if quiet_seconds:  # nothing killed: the steady-state figures
+            web_answering()
+            time.sleep(quiet_seconds)
         for cycle in range(cycles):
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 break
