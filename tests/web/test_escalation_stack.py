@@ -213,3 +213,32 @@ def test_a_typed_yes_to_the_harm_question_escalates_through_the_whole_stack(web_
     assert escalation["area"] == "gloucestershire" and "hurt" in escalation["excerpt"]
     assert answer[0]["custom"]["type"] == "safety" and answer[0]["custom"]["recorded"] is True
     assert "999" in text(answer)
+
+
+def test_reading_the_harm_question_and_a_typed_answer_never_raises():
+    """Whatever Rasa's buttons hold and whatever is typed, the gateway reads the question (or not) without
+    raising, and only an answer that picks "yes" counts as yes."""
+    from hypothesis import given, settings, strategies as st
+
+    from bot.web.gateway import harm_question_in, typed_harm_answer
+
+    payload = st.one_of(st.text(max_size=80), st.builds(lambda a: '/answer_question{"question": "harm", "answer": %s}' % a,
+                                                         st.sampled_from(['"yes"', '"no"', "1", "null", '"unsure"', "{"])))
+    button = st.fixed_dictionaries({"title": st.text(max_size=20), "payload": payload})
+    message = st.fixed_dictionaries({"buttons": st.lists(button, max_size=4)})
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(message, max_size=3), st.text(max_size=200))
+    def check(messages, typed):
+        question = harm_question_in(messages)
+        answer = typed_harm_answer(question, typed)
+        if question is None:
+            assert answer is None
+        elif answer is not None:
+            assert answer in {o["value"] for o in question["options"]}
+
+    check()
+    question, _yes, _no = harm_question_reply()
+    found = harm_question_in([question])
+    assert typed_harm_answer(found, "Yeah") == "yes" and typed_harm_answer(found, "nope") == "no"
+    assert typed_harm_answer(found, "/affirm") is None and typed_harm_answer(None, "yes") is None
