@@ -6,6 +6,7 @@ dicts into dispatcher messages; everything it says can be tested without Rasa in
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from functools import lru_cache
 from typing import Any
@@ -146,13 +147,14 @@ def _directory():
     return Directory.open()
 
 
-def _services(tracker: Tracker, k: int, concern: str | None = None, exclude: list[str] | None = None) -> list[dict]:
+def _services(tracker: Tracker, k: int, concern: str | None = None, exclude: list[str] | None = None,
+              category: str | None = None) -> list[dict]:
     """Services for the concern in the person's area and for the child's age; [] for input the directory refuses."""
     age = tracker.get_slot("child_age")
     age = int(age) if age is not None and 0 <= int(age) <= MAX_AGE else None
     query = concern if concern is not None else tracker.get_slot("concern") or ""
     try:
-        return _directory().search(query, area=tracker.get_slot("area"), age=age, k=k, exclude=exclude or [])
+        return _directory().search(query, area=tracker.get_slot("area"), age=age, k=k, exclude=exclude or [], category=category)
     except BadInput:
         return []
 
@@ -251,24 +253,59 @@ class ActionShowMoreServices(Action):
 
 
 class ActionRefineServices(Action):
-    """"None of these fit": ask what kind of help, in a few words, rather than starting over."""
+    """"None of these fit": one refining question. The kinds of help that fit next (``Directory.refine``)
+    are offered as buttons (``/describe_concern{"answer": "<category>"}``: an intent and an entity the
+    domain already has, so the rule that follows this action with a search fires); typing a few words
+    works as before."""
 
     def name(self) -> str:
         return "action_refine_services"
 
-    def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return await off_the_loop(self.answer, dispatcher, tracker, domain)
+
+    def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         analytics.record("no_fitting_service", area=tracker.get_slot("area"), speaker=tracker.get_slot("speaker"),
                          outcode=tracker.get_slot("place"))
-        dispatcher.utter_message(
-            text="Sorry those didn't fit. What kind of help would suit you? A few words is enough, for example "
-            "'parenting course', 'help with money', 'speech and language' or 'someone to talk to'.",
-            buttons=[{"title": "Talk to a person", "payload": "/human_handoff"}],
-        )
+        choices = _refine_choices(tracker)
+        text = ("Sorry those didn't fit. What kind of help would suit you? Pick one, or tell me in a few words, for "
+                "example 'parenting course', 'help with money', 'speech and language' or 'someone to talk to'.")
+        if not choices:
+            text = ("Sorry those didn't fit. What kind of help would suit you? A few words is enough, for example "
+                    "'parenting course', 'help with money', 'speech and language' or 'someone to talk to'.")
+        buttons = [{"title": c["label"][:1].upper() + c["label"][1:],
+                    "payload": "/describe_concern" + json.dumps({"answer": c["category"]})} for c in choices]
+        buttons.append({"title": "Talk to a person", "payload": "/human_handoff"})
+        dispatcher.utter_message(text=text, buttons=buttons)
         return []
 
 
+def _refine_choices(tracker: Tracker) -> list[dict]:
+    """The kinds of help that fit the concern next, after the services already shown; [] when unsure."""
+    concern, area = tracker.get_slot("concern"), tracker.get_slot("area")
+    if not concern or not area:
+        return []
+    age = tracker.get_slot("child_age")
+    age = int(age) if age is not None and 0 <= int(age) <= MAX_AGE else None
+    try:
+        return _directory().refine(concern, area=area, age=age, shown=list(tracker.get_slot("shown_services") or []))["choices"]
+    except BadInput:
+        return []
+
+
+def _category_of(tracker: Tracker) -> str | None:
+    """The kind of help a refine button chose (its ``answer`` entity, a directory category), else None."""
+    from directory.vocab import CATEGORIES
+
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "answer" and isinstance(entity.get("value"), str) and entity["value"] in CATEGORIES:
+            return entity["value"]
+    return None
+
+
 class ActionSearchServices(Action):
-    """Services for what the person just said they are looking for, in their area and for the child's age."""
+    """Services for what the person just said they are looking for, in their area and for the child's age.
+    A refine button's words (a kind of help) search the concern again within that kind."""
 
     def name(self) -> str:
         return "action_search_services"
@@ -278,7 +315,15 @@ class ActionSearchServices(Action):
 
     def answer(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         query = (tracker.latest_message.get("text") or "").strip()
-        found = _services(tracker, SERVICES_SHOWN_FIRST, query, exclude=list(tracker.get_slot("shown_services") or []))
+        shown = list(tracker.get_slot("shown_services") or [])
+        category = _category_of(tracker)
+        if category and tracker.get_slot("concern"):
+            from directory.vocab import CATEGORIES
+
+            query = CATEGORIES[category]  # what "show more" searches next, in words
+            found = _services(tracker, SERVICES_SHOWN_FIRST, tracker.get_slot("concern"), exclude=shown, category=category)
+        else:
+            found = _services(tracker, SERVICES_SHOWN_FIRST, query, exclude=shown)
         if not found:
             dispatcher.utter_message(text="I couldn't find a service that fits that. A person can help you look:")
             send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))

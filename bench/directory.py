@@ -79,13 +79,17 @@ def quality() -> None:
     rows.append(("hybrid (RRF, no local bonus)", evaluate(d, queries, modes=["hybrid"])["hybrid"]))
     core.LOCAL_BONUS = saved
     print(f"\nSearch quality: {len(queries)} development queries, {d.count()} services (default content)\n")
-    print(f"| {'ranking':<30} | recall@5 | MRR   | nDCG@10 | missed in top 5 |")
-    print(f"|{'-' * 32}|----------|-------|---------|-----------------|")
+    guarded = sum(1 for q in queries if q.get("must_not"))
+    print(f"| {'ranking':<30} | recall@5 | MRR   | nDCG@10 | missed in top 5 | ineligible in top 5 (of {guarded}) |")
+    print(f"|{'-' * 32}|----------|-------|---------|-----------------|------------------------------|")
     for name, m in rows:
-        print(f"| {name:<30} | {m['recall@5']:.3f}    | {m['mrr']:.3f} | {m['ndcg@10']:.3f}   | {len(m['misses']):>15} |")
+        print(f"| {name:<30} | {m['recall@5']:.3f}    | {m['mrr']:.3f} | {m['ndcg@10']:.3f}   | {len(m['misses']):>15} | "
+              f"{len(m['ineligible']):>28} |")
     misses = report["hybrid"]["misses"]
     for miss in misses:
         print(f"  hybrid missed: {miss['query']!r}: expected {miss['expected']}, got {miss['got']}")
+    for bad in report["hybrid"]["ineligible"]:
+        print(f"  hybrid showed an ineligible service: {bad['query']!r} (age {bad['age']}): {bad['shown']}")
 
 
 def rss_peak_mib() -> float:

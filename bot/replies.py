@@ -246,17 +246,78 @@ def level_answer(speaker: str | None, area_id: str, age: int | None, concern: st
     return replies, assessment
 
 
+CARD_DESCRIPTION_CHARS = 220  # what it does, in the plain-text version; the card carries it whole
+
+
+def tel_link(number: str | None) -> str | None:
+    """A ``tel:`` link for a phone number as written ("0800 1111", "+44 1452 427224"), or None."""
+    if not number:
+        return None
+    digits = re.sub(r"[^\d+]", "", number.replace("(0)", ""))
+    digits = digits[0] + digits[1:].replace("+", "") if digits else digits
+    return f"tel:{digits}" if len(digits.lstrip("+")) >= 3 else None
+
+
+def _hours_known(service: dict) -> str | None:
+    hours = service.get("hours")
+    if not hours or "no_hours" in (service.get("flags") or []) or "not stated" in str(hours).lower():
+        return None
+    return str(hours)
+
+
+def service_card(service: dict) -> dict:
+    """One card: name, what it does, who it is for, phone (with its tel: link), website and opening hours
+    when known, plus the caution lines for what the record lacks. An email address is given only when
+    there is neither a phone number nor a website, so every card that has a way to reach it shows one."""
+    phone, url = service.get("phone"), service.get("url")
+    card = {
+        "id": service.get("id"),
+        "name": service.get("name"),
+        "description": service.get("description") or "",
+        "who_for": service.get("who_for"),
+        "for_whom": service.get("who_for"),  # the name the widget reads
+        "phone": phone,
+        "tel": tel_link(phone),
+        "url": url,
+        "hours": _hours_known(service),
+        "area": service.get("area"),
+        "caution": list(service.get("caution") or []),
+        "complete": service.get("complete", True),
+        "weak_match": bool(service.get("weak_match")),
+    }
+    if not phone and not url and service.get("email"):
+        card["email"] = service["email"]
+    return card
+
+
+def _card_lines(card: dict) -> list[str]:
+    what = card["description"]
+    if len(what) > CARD_DESCRIPTION_CHARS:
+        what = what[:CARD_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + "..."
+    lines = [f"- {card['name']}: {what}".rstrip()]
+    if card.get("who_for"):
+        lines.append(f"  For: {card['who_for']}")
+    reach = [f"Phone {card['phone']}" if card.get("phone") else None, f"Website {card['url']}" if card.get("url") else None,
+             f"Email {card['email']}" if card.get("email") else None]
+    if any(reach):
+        lines.append("  " + ". ".join(x for x in reach if x))
+    if card.get("hours"):
+        lines.append(f"  Open: {card['hours']}")
+    lines += [f"  ({c})" for c in card["caution"][:2]]  # what the record lacks, not shown as fact
+    return lines
+
+
 def service_cards(services: list[dict], heading: str) -> Reply:
-    """Service cards for the widget, with a plain-text version for channels without cards."""
+    """Service cards for the widget (``custom.services``, one ``service_card`` each), with a plain-text
+    version for channels without cards."""
     if services and all(s.get("weak_match") for s in services):
         heading = "I couldn't find a close match. These are the closest I have:"
+    cards = [service_card(s) for s in services]
     lines = [heading]
-    for s in services:
-        reach = ", ".join(x for x in (s.get("phone"), s.get("url")) if x)
-        lines.append(f"- {s['name']}: {s.get('description', '')[:160]} {reach}".rstrip())
-        lines += [f"  ({c})" for c in s.get("caution", [])[:2]]  # what the record lacks, not shown as fact
+    for card in cards:
+        lines += _card_lines(card)
     return say(
         "\n".join(lines),
         [("Show more", "/show_more_services"), ("None of these fit", "/refine_services")],
-        custom={"type": "service_cards", "services": services},
+        custom={"type": "service_cards", "services": cards},
     )

@@ -25,12 +25,12 @@ from directory import schema as t
 from directory import store
 from directory.feeds import Problem, RawRecord, read_path
 from directory.hours import NOT_STATED, describe, local_moment, open_at
-from directory.index import Catalog, area_bit, category_bit, dense_search, index_dir, load_catalog
+from directory.index import Catalog, area_bit, audience_bit, category_bit, dense_search, index_dir, load_catalog
 from directory.lexical import stem, terms
 from directory import quality
 from directory.records import RecordError, Service, service_from_oruk, service_to_oruk
 from directory.sanitise import clean_control
-from directory.vocab import CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, check_area, known_area_ids
+from directory.vocab import AUDIENCES, CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, SELF_CONTACT_MIN_AGE, check_area, known_area_ids
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,10 @@ DENSE_WEIGHT = 1.0
 LOCAL_BONUS = 0.0015  # about six ranks near the top: a local service wins a near-tie, not a rout
 LOCAL_FIT_RANK = 10
 LOCAL_FIT_SIMILARITY = 0.08
-AGE_BONUS = 0.0003
+AGE_BONUS = 0.0005  # a service whose stated ages include the child's (see rank)
+EARLY_YEARS_MAX_AGE = 5  # the early_years category is for under-fives
 MAX_PAIRS_SHOWN = 20  # near-duplicate pairs listed in an import's answer (all are in the report file)
+SELF_FIT_SIMILARITY = 0.08  # how close to the best meaning a self-contact service must be to count a shared word
 WEAK_SIMILARITY = 0.3  # below this, with no query word in common, a result is marked ``weak_match``
 
 
@@ -85,12 +87,13 @@ def _check_k(k: object) -> int:
 
 
 def _who_for(s: Service, ages: tuple[int, int] | None) -> str | None:
-    """Who the service is for, in words, for a card: the feed's eligibility text, else the age range."""
+    """Who the service is for, in words, for a card: the feed's eligibility text, else the age range and
+    the audiences it names."""
     if s.eligibility:
         return s.eligibility
-    if ages is not None:
-        return f"ages {ages[0]} to {ages[1]}"
-    return None
+    bits = [f"ages {ages[0]} to {ages[1]}"] if ages is not None else []
+    bits += [AUDIENCES[a] for a in s.audiences if a in AUDIENCES]
+    return "; ".join(bits) or None
 
 
 @lru_cache(maxsize=4096)
@@ -99,6 +102,10 @@ def _haystack(search_text: str) -> frozenset[str]:
     words = {stem(w) for w in search_text.lower().replace("'", "").split()}
     words |= {stem(w.strip(".,;:()!?\"")) for w in search_text.lower().split()}
     return frozenset(words)
+
+
+def _on_behalf_bits() -> int:
+    return audience_bit("family") | audience_bit("professional")
 
 
 def _check_exclude(exclude: object) -> frozenset[str]:
@@ -466,6 +473,12 @@ class Directory:
         if plan["age"] is not None:
             age = plan["age"]
             mask = both(mask, (catalog.min_age <= age) & (catalog.max_age >= age))
+            if age < SELF_CONTACT_MIN_AGE:
+                # Only the child contacts it, and it states no minimum age: a young child's family is asking
+                # on the child's behalf, so it is not for them.
+                child_only = (catalog.audience_bits == audience_bit("child-self")) & (catalog.min_age < 0)
+                if child_only.any():
+                    mask = both(mask, ~child_only)
         if plan["category"]:
             mask = both(mask, (catalog.cat_bits & category_bit(plan["category"])) != 0)
         if plan["send"]:
@@ -510,6 +523,23 @@ class Directory:
     def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
         """(row, fused score, lexical rank, dense similarity) best first, after filters."""
         mask = self._mask(catalog, plan)
+        dense: list[tuple[int, float]] = []
+        if mode in ("hybrid", "dense"):
+            dense = dense_search(catalog, vector, mask, CANDIDATES)
+        # With a child's age the search is on a child's behalf. A service people contact only about
+        # themselves (no parent, carer or professional audience, and not one the child is old enough to
+        # contact) is offered only when it is close in meaning to what was asked, never on a shared word
+        # ("my toddler isn't talking" is not "someone to talk to"; "I can't cope any more" still finds one).
+        off_behalf: set[int] = set()
+        if plan["age"] is not None and catalog.audience_bits.any():
+            fitting = _on_behalf_bits() | (audience_bit("child-self") if plan["age"] >= SELF_CONTACT_MIN_AGE else 0)
+            bits = catalog.audience_bits
+            candidates = np.flatnonzero((bits != 0) & ((bits & fitting) == 0))
+            if candidates.size:
+                best = dense[0][1] if dense else float(np.max(catalog.vectors @ vector)) if catalog.size else 0.0
+                sims = catalog.vectors[candidates] @ vector
+                off_behalf = {int(row) for row, sim in zip(candidates, sims) if sim < best - SELF_FIT_SIMILARITY}
+                dense = [(row, sim) for row, sim in dense if row not in off_behalf]
         lexical: list[int] = []
         if mode in ("hybrid", "lexical"):
             limit = CANDIDATES if mask is None else CANDIDATES * 4
@@ -517,12 +547,9 @@ class Directory:
             floor = hits[0][1] * LEXICAL_CUTOFF if hits else 0.0
             for sid, score in hits:
                 row = catalog.row_of.get(sid)
-                if row is not None and score >= floor and (mask is None or mask[row]):
+                if row is not None and score >= floor and (mask is None or mask[row]) and row not in off_behalf:
                     lexical.append(row)
             lexical = lexical[:CANDIDATES]
-        dense: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense"):
-            dense = dense_search(catalog, vector, mask, CANDIDATES)
         lex_rank = {row: i for i, row in enumerate(lexical)}
         dense_sim = dict(dense)
         dense_rank = {row: i for i, (row, _) in enumerate(dense)}
@@ -538,19 +565,24 @@ class Directory:
             for rank_map, weight in ((lex_rank, LEXICAL_WEIGHT), (dense_rank, DENSE_WEIGHT)):
                 for row, rank in rank_map.items():
                     scores[row] = scores.get(row, 0.0) + weight / (RRF_K + rank + 1)
-        if mode == "hybrid":
-            if plan["area"]:
-                # A local service gets the bonus only when it fits about as well as the best match: in the
-                # top lexical hits, or close to the best similarity in meaning.
-                local = area_bit(plan["area"])
-                best = dense[0][1] if dense else 1.0
-                for row in scores:
-                    fits = lex_rank.get(row, CANDIDATES) < LOCAL_FIT_RANK or dense_sim.get(row, -1.0) >= best - LOCAL_FIT_SIMILARITY
-                    if fits and catalog.area_bits[row] & local:
-                        scores[row] += LOCAL_BONUS
-            if plan["age"] is not None:
-                for row in scores:
-                    if catalog.min_age[row] >= 0 or catalog.max_age[row] < 999:
+        if mode == "hybrid" and (plan["area"] or plan["age"] is not None):
+            # A service that fits about as well as the best match (in the top lexical hits, or close to the
+            # best similarity in meaning) gets a small bonus when it is local to the area, and another when
+            # its stated ages include the child's (or, with no stated ages, it is an early-years service and
+            # the child is under five): a tie-breaker of a few ranks, not a rout.
+            best = dense[0][1] if dense else 1.0
+            local = area_bit(plan["area"]) if plan["area"] else 0
+            early = category_bit("early_years")
+            age = plan["age"]
+            for row in scores:
+                fits = lex_rank.get(row, CANDIDATES) < LOCAL_FIT_RANK or dense_sim.get(row, -1.0) >= best - LOCAL_FIT_SIMILARITY
+                if not fits:
+                    continue
+                if local and catalog.area_bits[row] & local:
+                    scores[row] += LOCAL_BONUS
+                if age is not None:
+                    stated = catalog.min_age[row] >= 0 or catalog.max_age[row] < 999
+                    if stated or (age <= EARLY_YEARS_MAX_AGE and catalog.cat_bits[row] & early):
                         scores[row] += AGE_BONUS
         ordered = sorted(scores.items(), key=lambda item: (-item[1], catalog.ids[item[0]]))
         if plan.get("exclude"):  # after ranking, so "show more" continues the same order
@@ -618,5 +650,6 @@ class Directory:
             "status": s.status,
             "eligibility": s.eligibility,
             "who_for": _who_for(s, ages),
+            "audiences": list(s.audiences),
             **quality.result_flags(s),
         }

@@ -1,7 +1,9 @@
 """Search quality over a query set: recall@5, MRR and nDCG@10 for lexical, dense and hybrid ranking.
 
-A query set is JSON Lines: ``{"query", "area"?, "age"?, "expected": [service ids]}``. Every expected id
-counts as relevant (binary relevance). The three modes share the filters, candidates and embeddings, so
+A query set is JSON Lines: ``{"query", "area"?, "age"?, "expected": [service ids], "must_not"?: [service
+ids]}``. Every expected id counts as relevant (binary relevance); ``must_not`` names services the family
+is not eligible for (e.g. a line the child contacts themselves, for a toddler), counted when one appears
+in the top 5. The three modes share the filters, candidates and embeddings, so
 the comparison is of ranking alone.
 """
 from __future__ import annotations
@@ -46,7 +48,7 @@ def evaluate(directory: Directory, queries: list[dict[str, Any]], modes: Iterabl
     report: dict[str, Any] = {}
     for mode in modes:
         totals = {"recall@5": 0.0, "mrr": 0.0, "ndcg@10": 0.0}
-        misses = []
+        misses, ineligible = [], []
         for q, vector in zip(queries, vectors):
             plan = directory._plan(area=q.get("area"), age=q.get("age"), k=10)
             ranked = [catalog.ids[row] for row, *_ in directory.rank(catalog, q["query"], vector, plan, mode=mode)[:10]]
@@ -55,6 +57,10 @@ def evaluate(directory: Directory, queries: list[dict[str, Any]], modes: Iterabl
                 totals[key] += m[key]
             if m["recall@5"] < 1.0:
                 misses.append({"query": q["query"], "expected": q["expected"], "got": ranked[:5]})
+            shown = [sid for sid in ranked[:5] if sid in set(q.get("must_not", ()))]
+            if shown:
+                ineligible.append({"query": q["query"], "age": q.get("age"), "shown": shown})
         report[mode] = {key: value / len(queries) for key, value in totals.items()}
         report[mode]["misses"] = misses
+        report[mode]["ineligible"] = ineligible
     return report

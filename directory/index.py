@@ -25,7 +25,7 @@ from directory import schema as t
 from directory import store
 from directory.lexical import Fts5Lexical, Lexical, PythonBM25
 from directory.records import CostOption, Schedule
-from directory.vocab import CATEGORIES, CATEGORY_VOCABULARY, NATIONAL, known_area_ids
+from directory.vocab import AUDIENCE_VOCABULARY, AUDIENCES, CATEGORIES, CATEGORY_VOCABULARY, NATIONAL, known_area_ids
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,15 @@ class Catalog:
     hnsw: object | None = None
     timings: dict[str, float] = field(default_factory=dict)
     active: np.ndarray | None = None  # False for services a feed calls inactive, defunct or temporarily closed
+    audience_bits: np.ndarray | None = None  # bit i: list(AUDIENCES)[i]; 0 when the record names no audience
 
     service_cache: "OrderedDict[str, object]" = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         if self.active is None:
             self.active = np.ones(len(self.ids), dtype=bool)
+        if self.audience_bits is None:
+            self.audience_bits = np.zeros(len(self.ids), dtype=np.uint8)
         self._cache_lock = threading.Lock()
 
     def cached_services(self, ids: Sequence[str]) -> dict:
@@ -94,6 +97,10 @@ def area_bit(area_id: str) -> int:
 
 def category_bit(category: str) -> int:
     return 1 << list(CATEGORIES).index(category)
+
+
+def audience_bit(audience: str) -> int:
+    return 1 << list(AUDIENCES).index(audience)
 
 
 def index_dir(url: str, home: Path) -> Path:
@@ -243,6 +250,15 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog
         for sid, name in conn.execute(query):
             if name in CATEGORIES:
                 cat_bits[row_of[sid]] |= category_bit(name)
+        audience_bits = np.zeros(n, dtype=np.uint8)
+        query = (
+            select(t.service_taxonomy.c.service_id, t.taxonomy_term.c.name)
+            .join(t.taxonomy_term, t.taxonomy_term.c.id == t.service_taxonomy.c.taxonomy_term_id)
+            .where(t.taxonomy_term.c.vocabulary == AUDIENCE_VOCABULARY)
+        )
+        for sid, name in conn.execute(query):
+            if name in AUDIENCES:
+                audience_bits[row_of[sid]] |= audience_bit(name)
         synthetic = np.zeros(n, dtype=bool)
         for (sid,) in conn.execute(select(t.service.c.id).where(t.service.c.synthetic.is_(True))):
             synthetic[row_of[sid]] = True
@@ -268,7 +284,7 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog
     hnsw = _hnsw(folder, chash, vectors, timings) if n >= HNSW_THRESHOLD else None
     timings["load_seconds"] = time.perf_counter() - started
     return Catalog(chash, generation, ids, row_of, vectors, area_bits, min_age, max_age, free, cat_bits, synthetic,
-                   schedules, lex, hnsw, timings, active)
+                   schedules, lex, hnsw, timings, active, audience_bits=audience_bits)
 
 
 def dense_search(catalog: Catalog, query_vector: np.ndarray, mask: np.ndarray | None, limit: int) -> list[tuple[int, float]]:

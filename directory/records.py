@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from directory.sanitise import is_email, is_phone, plain_text, safe_url
-from directory.vocab import CATEGORIES, CATEGORY_VOCABULARY, LIMITS, MAX_AGE, NATIONAL, area_from_name
+from directory.vocab import AUDIENCE_VOCABULARY, AUDIENCES, CATEGORIES, CATEGORY_VOCABULARY, LIMITS, MAX_AGE, NATIONAL, area_from_name
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -107,6 +107,7 @@ class Service:
     area_names: tuple[str, ...] = ()  # service_area texts that name no known area, kept as given
     categories: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()  # other taxonomy terms, as names
+    audiences: tuple[str, ...] = ()  # who contacts it (vocab.AUDIENCES), from taxonomy terms in AUDIENCE_VOCABULARY
     locations: tuple[Location, ...] = ()
     source: str | None = None
     last_verified: dt.date | None = None
@@ -172,8 +173,8 @@ def service_from_doc(doc: str) -> Service:
     d["cost_options"] = tuple(CostOption(**c) for c in d["cost_options"])
     d["locations"] = tuple(Location(**loc) for loc in d["locations"])
     d["last_verified"] = dt.date.fromisoformat(d["last_verified"]) if d["last_verified"] else None
-    for name in ("areas", "area_names", "categories", "terms"):
-        d[name] = tuple(d[name])
+    for name in ("areas", "area_names", "categories", "terms", "audiences"):
+        d[name] = tuple(d.get(name, ()))
     return Service(**d)
 
 
@@ -397,9 +398,10 @@ def _areas(raw: dict, extra_area: str | None) -> tuple[list[str], list[str]]:
     return areas, names
 
 
-def _taxonomy(raw: dict) -> tuple[list[str], list[str]]:
+def _taxonomy(raw: dict) -> tuple[list[str], list[str], list[str]]:
     categories: list[str] = []
     terms: list[str] = []
+    audiences: list[str] = []
     key = "service_taxonomys" if "service_taxonomys" in raw else "taxonomy_terms"
     labels = {label.lower(): key_ for key_, label in CATEGORIES.items()}
     for i, item in enumerate(_list(raw.get(key), key)):
@@ -409,6 +411,12 @@ def _taxonomy(raw: dict) -> tuple[list[str], list[str]]:
         term = _obj(term, f"{where}.taxonomy")
         name = _text(term.get("name"), f"{where}.taxonomy.name", LIMITS["text"], required=True)
         vocabulary = term.get("vocabulary")
+        if vocabulary == AUDIENCE_VOCABULARY:
+            if name not in AUDIENCES:
+                raise RecordError(f"{where}.taxonomy.name", f"{name[:40]!r} is not an audience; use one of {', '.join(AUDIENCES)}")
+            if name not in audiences:
+                audiences.append(name)
+            continue
         category = None
         if name in CATEGORIES:
             category = name
@@ -427,7 +435,7 @@ def _taxonomy(raw: dict) -> tuple[list[str], list[str]]:
             raise RecordError(f"categories[{i}]", f"{str(name)[:40]!r} is not a category; use one of {', '.join(CATEGORIES)}")
         if name not in categories:
             categories.append(name)
-    return categories, terms
+    return categories, terms, audiences
 
 
 def _locations(raw: dict) -> list[Location]:
@@ -507,7 +515,7 @@ def service_from_oruk(raw: Any, extra_area: str | None = None) -> Service:
     min_age, max_age, eligibility = _eligibility(raw)
     cost_options, fees = _cost(raw)
     areas, area_names = _areas(raw, extra_area)
-    categories, terms = _taxonomy(raw)
+    categories, terms, audiences = _taxonomy(raw)
     last_verified = _date(raw.get("assured_date", raw.get("last_verified")), "assured_date")
     return Service(
         id=service_id,
@@ -531,6 +539,7 @@ def service_from_oruk(raw: Any, extra_area: str | None = None) -> Service:
         area_names=tuple(area_names),
         categories=tuple(categories),
         terms=tuple(terms),
+        audiences=tuple(audiences),
         locations=tuple(_locations(raw)),
         source=_text(raw.get("source"), "source", LIMITS["text"]),
         last_verified=last_verified,
@@ -561,6 +570,9 @@ def service_to_oruk(s: Service) -> dict[str, Any]:
     ] + [
         {"id": f"{s.id}/term/{i}", "taxonomy": {"id": f"term:{hashlib.sha1(t.encode()).hexdigest()[:12]}", "name": t, "vocabulary": None}}
         for i, t in enumerate(s.terms)
+    ] + [
+        {"id": f"{s.id}/audience/{a}", "taxonomy": {"id": f"{AUDIENCE_VOCABULARY}:{a}", "name": a, "vocabulary": AUDIENCE_VOCABULARY}}
+        for a in s.audiences
     ]
     eligibility = []
     if s.min_age is not None or s.max_age is not None or s.eligibility:

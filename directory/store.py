@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from directory import schema as t
 from directory.records import CostOption, Location, Phone, Schedule, Service, service_from_doc, service_to_doc
-from directory.vocab import CATEGORY_VOCABULARY, area_from_name
+from directory.vocab import AUDIENCE_VOCABULARY, CATEGORY_VOCABULARY, area_from_name
 
 _CHUNK = 500  # ids per IN (...) query: well under every engine's parameter limit
 
@@ -74,6 +74,7 @@ def write_services(conn: Connection, services: Sequence[Service], origin: str = 
         conn.execute(insert(t.organization), new_orgs)
 
     terms = {f"{CATEGORY_VOCABULARY}:{c}": (c, CATEGORY_VOCABULARY) for s in services for c in s.categories}
+    terms.update({f"{AUDIENCE_VOCABULARY}:{a}": (a, AUDIENCE_VOCABULARY) for s in services for a in s.audiences})
     terms.update({"term:" + hashlib.sha1(n.encode()).hexdigest()[:16]: (n, None) for s in services for n in s.terms})
     known_terms: set[str] = set()
     for chunk in _chunks(list(terms)):
@@ -131,6 +132,7 @@ def write_services(conn: Connection, services: Sequence[Service], origin: str = 
                 {"id": f"{s.id}/area/{i}", "service_id": s.id, "service_area": name, "area_id": area_from_name(name), "position": i}
             )
         term_ids = [f"{CATEGORY_VOCABULARY}:{c}" for c in s.categories]
+        term_ids += [f"{AUDIENCE_VOCABULARY}:{a}" for a in s.audiences]
         term_ids += ["term:" + hashlib.sha1(n.encode()).hexdigest()[:16] for n in s.terms]
         for i, term_id in enumerate(term_ids):
             rows["service_taxonomy"].append({"id": f"{s.id}/taxonomy/{i}", "service_id": s.id, "taxonomy_term_id": term_id, "position": i})
@@ -246,7 +248,8 @@ def _read_chunk(conn: Connection, ids: Sequence[str]) -> dict[str, Service]:
             areas=tuple(a["service_area"] for a in area_rows if a["area_id"]),
             area_names=tuple(a["service_area"] for a in area_rows if not a["area_id"]),
             categories=tuple(r.name for r in tax_rows.get(sid, []) if r.vocabulary == CATEGORY_VOCABULARY),
-            terms=tuple(r.name for r in tax_rows.get(sid, []) if r.vocabulary != CATEGORY_VOCABULARY),
+            terms=tuple(r.name for r in tax_rows.get(sid, []) if r.vocabulary not in (CATEGORY_VOCABULARY, AUDIENCE_VOCABULARY)),
+            audiences=tuple(r.name for r in tax_rows.get(sid, []) if r.vocabulary == AUDIENCE_VOCABULARY),
             locations=tuple(
                 Location(lr["id"], lr["name"], lr["address"], lr["postal_code"], lr["latitude"], lr["longitude"])
                 for lr in loc_rows.get(sid, [])

@@ -42,6 +42,20 @@ CATEGORIES: dict[str, str] = {
 }
 CATEGORY_VOCABULARY = "earlyhelp-category"
 
+# Who contacts a service (ORUK taxonomy terms in this vocabulary; a service may have several). Search uses
+# them with the child's age: a service that only the child or young person contacts themselves (and that
+# states no minimum age) is not offered for a child younger than SELF_CONTACT_MIN_AGE, whose family is
+# asking on the child's behalf; and a service only for adults about themselves is matched on meaning,
+# not on a shared word, when the search is about a child.
+AUDIENCE_VOCABULARY = "earlyhelp-audience"
+AUDIENCES: dict[str, str] = {
+    "child-self": "children and young people, who contact it themselves",
+    "adult-self": "adults, about themselves",
+    "family": "parents and carers, about a child or the family",
+    "professional": "professionals",
+}
+SELF_CONTACT_MIN_AGE = 8
+
 MAX_AGE = 25
 MAX_QUERY_CHARS = 1000  # longer questions are cut here; the meaning is in the first few sentences
 MAX_K = 50

@@ -168,6 +168,72 @@ def test_the_answer_comes_after_three_questions_at_most():
     assert "pending_question" not in slots_set(events) or slots_set(events)["pending_question"] is None
 
 
+CARD_FIELDS = {"id", "name", "description", "who_for", "for_whom", "phone", "tel", "url", "hours", "area", "caution", "complete",
+               "weak_match"}
+
+
+def test_the_answer_ends_with_service_cards_that_say_what_who_how_and_when():
+    toddler = {"speaker": "parent", "area": "gloucestershire", "place": "Stroud", "child_age": 2,
+               "concern": "my toddler isn't talking yet", "questions_asked": ["harm", "needs_count", "support"]}
+    messages, events = run(actions.ActionGiveAnswer(), tracker(toddler, text="yes", intent="affirm"))
+    cards = [m for m in messages if (m.get("custom") or {}).get("type") == "service_cards"]
+    assert len(cards) == 1
+    services = cards[0]["custom"]["services"]
+    assert 1 <= len(services) <= 3 and slots_set(events)["shown_services"] == [c["id"] for c in services]
+    assert services[0]["id"] == "glos-early-years-service"
+    for card in services:
+        assert CARD_FIELDS <= set(card) <= CARD_FIELDS | {"email"}, set(card) ^ CARD_FIELDS
+        assert card["name"] and card["description"] and card["who_for"] == card["for_whom"]
+        assert card["phone"] is None or card["tel"] == "tel:" + "".join(ch for ch in card["phone"] if ch.isdigit() or ch == "+")
+        assert card["hours"] is None or "not stated" not in card["hours"]  # hours only when known
+        assert "email" not in card or not (card["phone"] or card["url"])
+    early = services[0]
+    assert early["tel"] == "tel:01452427224" and early["who_for"] == "children aged 0 to 5"
+    text = cards[0]["text"]
+    assert "Early Years Service" in text and "For: children aged 0 to 5" in text and "Phone 01452 427224" in text
+    assert [b["payload"] for b in cards[0]["buttons"]] == ["/show_more_services", "/refine_services"]
+    # a record's gaps are said on the card, not hidden: this one was last checked in 2020
+    assert any("last checked more than two years ago" in c for c in early["caution"]) and "last checked" in text
+
+
+def test_a_card_gives_an_email_only_when_there_is_no_phone_or_website():
+    from bot.replies import service_card, service_cards, tel_link
+
+    assert tel_link("+44 (0)1452 427224") == "tel:+441452427224" and tel_link("0800 1111") == "tel:08001111"
+    assert tel_link(None) is None and tel_link("ring us") is None
+    base = {"id": "x", "name": "X", "description": "d", "who_for": "parents", "hours": "Mon-Fri 09:00-17:00", "flags": [],
+            "caution": [], "email": "help@example.org"}
+    assert service_card({**base, "phone": "01452 000000"}).get("email") is None
+    assert service_card({**base, "phone": None, "url": None})["email"] == "help@example.org"
+    assert service_card({**base, "hours": "opening hours not stated in the source document"})["hours"] is None
+    weak = service_cards([{**base, "phone": None, "weak_match": True}], "Services that may help:")
+    assert weak["text"].startswith("I couldn't find a close match")
+    assert "Email help@example.org" in weak["text"] and "Open: Mon-Fri 09:00-17:00" in weak["text"]
+
+
+def test_none_of_these_fit_offers_kinds_of_help_as_buttons_that_search_within_them():
+    shown = ["glos-triple-p", "glos-family-information-service", "glos-families-directory"]
+    slots = {**UNCLEAR, "shown_services": shown}
+    messages, _ = run(actions.ActionRefineServices(), tracker(slots, intent="refine_services"))
+    buttons = messages[0]["buttons"]
+    kinds = [b for b in buttons if b["payload"].startswith("/describe_concern{")]
+    assert len(kinds) >= 2 and buttons[-1]["payload"] == "/human_handoff"
+    import json
+
+    category = json.loads(kinds[0]["payload"][len("/describe_concern"):])["answer"]
+    messages, events = run(actions.ActionSearchServices(), tracker(
+        slots, text=kinds[0]["payload"], intent="describe_concern", entities=[{"entity": "answer", "value": category}]))
+    cards = [m["custom"] for m in messages if (m.get("custom") or {}).get("type") == "service_cards"]
+    assert cards and cards[0]["services"]
+    found = [c["id"] for c in cards[0]["services"]]
+    assert not set(found) & set(shown)
+    from directory.vocab import CATEGORIES
+
+    directory = actions._directory()
+    assert all(category in directory.get(sid)["categories"] for sid in found)
+    assert slots_set(events)["service_query"] == CATEGORIES[category]
+
+
 def test_none_of_these_fit_asks_then_searches_with_those_words():
     messages, _ = run(actions.ActionRefineServices(), tracker(UNCLEAR, intent="refine_services"))
     assert "what kind of help" in texts(messages).lower()

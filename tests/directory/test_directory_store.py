@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from bot.paths import knowledge_dir
 from directory import Directory
 from directory import schema as t
-from directory.vocab import CATEGORIES, NATIONAL
+from directory.vocab import AUDIENCE_VOCABULARY, AUDIENCES, CATEGORIES, NATIONAL
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"  # shared/ sits beside the checkout
 KNOWLEDGE = knowledge_dir() / "directory"
@@ -83,8 +83,10 @@ def test_every_knowledge_service_is_sourced_dated_and_real():
     for s in services:
         assert s["synthetic"] is False, s["id"]
         assert s["description"] and len(s["description"]) > 40, s["id"]
-        cats = [x["taxonomy"]["name"] for x in s["service_taxonomys"]]
+        cats = [x["taxonomy"]["name"] for x in s["service_taxonomys"] if x["taxonomy"].get("vocabulary") != AUDIENCE_VOCABULARY]
         assert cats and set(cats) <= set(CATEGORIES), s["id"]
+        audiences = [x["taxonomy"]["name"] for x in s["service_taxonomys"] if x["taxonomy"].get("vocabulary") == AUDIENCE_VOCABULARY]
+        assert set(audiences) <= set(AUDIENCES), s["id"]
         if s["source"] == "national, unverified":
             assert s["service_areas"][0]["service_area"] == NATIONAL and s["assured_date"] is None, s["id"]
             continue
