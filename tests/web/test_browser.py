@@ -398,6 +398,8 @@ def test_a_manager_sees_the_reports_charts_in_the_inbox(make_settings, serve, br
     first.scroll_into_view_if_needed()
     assert blue_pixels(first.screenshot()) > 500  # the bars are drawn in their colour under the inbox's CSP
     assert errors == []
+    page.set_viewport_size({"width": 320, "height": 640})  # a small phone, or 400% zoom: no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
     axe_page = browser(bypass_csp=True).new_page()
     log_in(axe_page, server.url, "mo.manager", password)
     axe_page.goto(server.url + "/duty/report?area=gloucestershire&from=2026-11-01&to=2026-11-30")
@@ -429,6 +431,8 @@ def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settin
     expect(page.get_by_role("heading", name="Erase this conversation?")).to_be_visible()
     expect(page.locator(".outcome .kept-note")).to_contain_text("safeguarding records policy")
     assert len(open_store(settings).messages(escalation["session_id"])) == 2  # nothing erased before confirming
+    page.set_viewport_size({"width": 320, "height": 640})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320  # the question fits a small phone
     page.get_by_role("button", name="Yes, erase this conversation").click()
     expect(page.get_by_role("heading", name="The conversation was erased")).to_be_visible()
     expect(page.locator(".outcome .kept-note")).to_contain_text("kept under the council's safeguarding records policy")
