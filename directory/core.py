@@ -25,7 +25,7 @@ from directory import schema as t
 from directory import store
 from directory.feeds import Problem, RawRecord, read_path
 from directory.hours import NOT_STATED, describe, local_moment, open_at
-from directory.index import Catalog, area_bit, audience_bit, category_bit, dense_search, index_dir, load_catalog
+from directory.index import Catalog, area_bit, audience_bit, category_bit, dense_search, index_dir, load_catalog, one_blas_thread
 from directory.lexical import stem, terms
 from directory import quality
 from directory.records import RecordError, Service, service_from_oruk, service_to_oruk
@@ -522,6 +522,10 @@ class Directory:
 
     def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
         """(row, fused score, lexical rank, dense similarity) best first, after filters."""
+        with one_blas_thread():
+            return self._rank(catalog, text, vector, plan, mode)
+
+    def _rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str) -> list[tuple[int, float, int | None, float | None]]:
         mask = self._mask(catalog, plan)
         dense: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
