@@ -1,13 +1,16 @@
-"""The person's privacy in the widget (issue 9, items 3 and 4): "Delete this chat" erases the conversation
-from Rasa's tracker store and the web app's own records (a message already escalated stays, and the
-answer says so), and the promise before the chat is readable by a child of 11.
+"""The person's privacy in the widget (issue 9, items 1, 3 and 4): a name, phone number and postcode typed
+in a chat never reach the tracker store, the logs or the analytics tables; "Delete this chat" erases the
+conversation from Rasa's tracker store and the web app's own records (a message already escalated stays,
+and the answer says so), and the promise before the chat is readable by a child of 11.
 
 The tracker store here is a SQLite file with the table Rasa's SQL tracker store creates (``events``);
 the same erasure against the real Rasa is in test_browser_stack.py."""
 from __future__ import annotations
 
+import asyncio
 import html.parser
 import json
+import logging
 import re
 
 import pytest
@@ -42,6 +45,62 @@ def add_events(engine, sender: str, texts: list[str]) -> None:
 def events_of(engine, sender: str) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar()
+
+
+def every_stored_value(engine) -> str:
+    """Every value in every table of a database, as one string."""
+    parts = []
+    with engine.connect() as conn:
+        for table in sa.inspect(engine).get_table_names():
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                parts.append(f"{table}: {tuple(row)}")
+    return "\n".join(parts)
+
+
+SECRETS = ["Jake", "Pennington", "07700", "900123", "2AB", "2ab"]
+
+
+async def test_a_name_phone_and_postcode_never_reach_the_tracker_logs_or_analytics(make_settings, client_for, rasa_recorder,
+                                                                                   tracker, caplog):
+    """What Rasa is sent is what its tracker store keeps: the stand-in Rasa stores each request in the tracker's
+    events table as Rasa's SQL tracker store does (text and metadata), and then nothing personal is anywhere."""
+    caplog.set_level(logging.DEBUG)
+
+    def keep_like_rasa(body: dict) -> None:
+        add_events(tracker, body["sender"], [body["message"]])
+        if body.get("metadata"):
+            add_events(tracker, body["sender"], [json.dumps(body["metadata"])])
+
+    rasa = await rasa_recorder(on_request=keep_like_rasa)
+    settings = make_settings(rasa_url=rasa.url, tracker_url=str(tracker.url))
+    client = await client_for(settings)
+    csrf = await open_chat(client)
+    typed = ["we live in Stroud, GL5 2AB", "my son Jake Pennington won't go to school", "you can call me on 07700 900123"]
+    for text in typed:
+        response = await say(client, csrf, text, returning=False)
+        assert response.status == 200
+    forwarded = [r["message"] for r in rasa.received]
+    assert forwarded == ["we live in Stroud, GL5 [postcode]", "my son [name] won't go to school", "you can call me on [phone]"]
+
+    store = open_store(settings)
+    for _ in range(40):  # the visit event is written after the answer, in a thread
+        with store.engine.connect() as conn:
+            if sa.inspect(store.engine).has_table("analytics_events") and \
+                    conn.execute(sa.text("SELECT count(*) FROM analytics_events")).scalar():
+                break
+        await asyncio.sleep(0.05)
+    web_tables = every_stored_value(store.engine)
+    assert "analytics_events: " in web_tables and "gloucestershire" in web_tables  # the analytics path did run
+    assert "[name]" in web_tables and "GL5 [postcode]" in web_tables  # the turns were recorded, redacted
+    tracker_rows = every_stored_value(tracker)
+    assert "[phone]" in tracker_rows
+    logs = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert logs  # the turn was logged (without the text)
+    for secret in SECRETS:
+        assert secret not in web_tables, secret
+        assert secret not in tracker_rows, secret
+        assert secret not in logs, secret
+        assert secret not in json.dumps(rasa.received), secret
 
 
 async def test_delete_erases_the_tracker_and_the_recorded_turns(make_settings, client_for, rasa_recorder, tracker):
