@@ -576,11 +576,12 @@ def _context_recognizer_class():
     return ContextNameRecognizer
 
 
-_FALLBACK_NAME = re.compile(r"\b(?P<rel>[A-Za-z][A-Za-z\-]*)(?:,|\s+(?:is|was|called|named))?\s+(?P<name>[A-Z][a-z'\u2019\-]+(?:\s+[A-Z][a-z'\u2019\-]+)?)")
+_FALLBACK_NAME = re.compile(r"\b(?P<rel>[A-Za-z][A-Za-z\-]*)(?:,|\s+(?:is|was|called|named))?\s+(?P<name>(?!I['\u2019])[A-Z][a-z'\u2019\-]*[a-z](?:\s+[A-Z][a-z'\u2019\-]*[a-z])?)(?![\w\-])")
 
 
 def _fallback_names(text: str) -> list[Found]:
-    """Without the model: a capitalised word after a relation word or "my name is"/"I'm" (patterns only)."""
+    """Without the model: a capitalised word after a relation word or "my name is"/"I'm" (patterns only;
+    lower-case names are missed: a lower-case word after "uncle" is as often a verb, "uncle touches")."""
     relation, not_names = _words()
     found: list[Found] = []
     for m in _FALLBACK_NAME.finditer(text):
