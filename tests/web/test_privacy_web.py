@@ -22,6 +22,15 @@ from tests.web.conftest import open_chat, open_store, say
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def redaction_engine_loaded():
+    """Load the redaction engine before any chat, as the deployed app does at start-up (the first message must
+    not spend the 3-second answer budget on loading it)."""
+    from bot.privacy.redact import engine_status, load_engine
+
+    assert load_engine(), engine_status()
+
 RASA_EVENTS = """CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) NOT NULL,
     timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"""
 
