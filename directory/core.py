@@ -227,6 +227,8 @@ class Directory:
             ]
             store.delete_services(conn, stale)
             report = self._write(conn, services, origin="knowledge")
+            if stale and not (report["imported"] or report["updated"]):  # removals alone must also reach every index
+                store.set_meta(conn, "generation", str(int(store.get_meta(conn, "generation") or 0) + 1))
             store.set_meta(conn, "seed_hash", seed_hash)
         report["removed"] = len(stale)
         report["quality"] = self._quality_report(services, [], "knowledge/directory")
