@@ -236,3 +236,15 @@ def test_the_development_set_has_age_sensitive_queries(seeded):
             service = seeded.get(sid)
             assert service["ages"] is None or service["ages"][0] <= bad["age"] <= service["ages"][1], (bad, service["ages"])
             assert "child-self" not in service["audiences"] or service["audiences"] != ["child-self"], bad
+
+
+def test_fast_query_embedding_gives_the_models_own_vectors():
+    from bot.embeddings import clear_query_cache, embed, embed_fast, embed_query
+
+    texts = ["my toddler isn't talking yet", "help with money for school uniform " * 60, "x"]  # one past 256 tokens
+    assert np.abs(embed_fast(texts, batch_size=2) - embed(texts)).max() < 1e-5
+    clear_query_cache()
+    first = embed_query(texts[:1])
+    again = embed_query(texts[:1])  # from the cache: the same vector, and a copy the caller cannot spoil
+    again[0, 0] = 99.0
+    assert np.array_equal(embed_query(texts[:1]), first) and embed_fast([]).shape == (0, 384)
