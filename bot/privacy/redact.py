@@ -263,7 +263,8 @@ def _school_pattern() -> re.Pattern[str] | None:
             words = _squash(name).split()
             names.add(" ".join(words))
             short = [w for w in words if w not in ("school", "academy", "college")]
-            if len(short) >= 2 or (short and len(short[0]) >= 6 and short != words):
+            # the short form ("beechen cliff") only when it does not start with a town ("Stroud High" street)
+            if short != words and not _is_place(short[0]) and (len(short) >= 2 or len(short[0]) >= 6):
                 names.add(" ".join(short))
     if not names:
         return None
