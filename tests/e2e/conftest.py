@@ -1,24 +1,12 @@
-"""A real Rasa server and a real action server, started once for the end-to-end tests."""
+"""One person talking to the real assistant (the session's `stack`, tests/conftest.py) over Rasa's REST webhook."""
 from __future__ import annotations
 
 import json
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-
-from bot.runner import Stack, free_port, train
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    state = tmp_path_factory.mktemp("stack")
-    running = Stack(rasa_port=free_port(), action_port=free_port(), state=Path(state))
-    running.start(model=train())
-    yield running
-    running.stop()
 
 
 @dataclass

@@ -303,14 +303,10 @@ def rasa_in_thread():
 
 
 @pytest.fixture(scope="session")
-def web_stack(tmp_path_factory):
-    """The whole assistant as deployed: real action server and Rasa (bot.runner.Stack) behind the real web
-    app, with its own state folder. Trains the model first if it is not cached under var/models."""
-    from bot.runner import Stack, free_port as stack_port, train
-
-    state = Path(tmp_path_factory.mktemp("web-stack"))
-    stack = Stack(rasa_port=stack_port(), action_port=stack_port(), state=state)
-    stack.start(model=train())
+def web_stack(stack):
+    """The whole assistant as deployed: the session's real action server and Rasa (tests/conftest.py)
+    behind the real web app, which keeps its tables in the stack's state folder."""
+    state = stack.state
     settings = Settings(
         port=free_port(), rasa_url=stack.rasa_url, action_url=stack.action_url, secret_key=secrets.token_urlsafe(48),
         database_url=f"sqlite:///{state / 'web.db'}", run_delivery_worker=True, sse_poll_seconds=0.5,
@@ -325,7 +321,6 @@ def web_stack(tmp_path_factory):
     server.stack = stack
     yield server
     server.stop()
-    stack.stop()
 
 
 class PostgresCluster(pgcluster.PostgresCluster):
