@@ -115,7 +115,7 @@ SAINT_SCHOOL = re.compile(
     r"(?P<school>(?:st\.?|saint)\s+[a-z]+(?:['\u2019]s|s)?)\b(?!\s+(?:street|road|lane|avenue|close|st\b))",
     re.IGNORECASE,
 )
-_TITLE_NAME = re.compile(r"\b(?:mr|mrs|ms|miss|mx|dr)\.?\s+(?P<name>[A-Z][a-zA-Z'\u2019\-]+(?:\s+[A-Z][a-zA-Z'\u2019\-]+)?)")
+_TITLE_NAME = re.compile(r"\b(?i:mr|mrs|ms|miss|mx|dr)\.?\s+(?P<name>[A-Z][a-zA-Z'\u2019\-]+(?:\s+[A-Z][a-zA-Z'\u2019\-]+)?)")
 
 PLACEHOLDERS = {
     "email": "[email]",

@@ -95,6 +95,7 @@ def test_several_details_in_one_message():
     ("my name is Sarah Thompson and I live in Stroud", "my name is [name] and I live in Stroud"),
     ("a girl called Chantelle bullies me", "a girl called [name] bullies me"),
     ("his teacher Mrs Collins rang", "his teacher Mrs [name] rang"),
+    ("ok so my teacher Mr Davies said", "ok so my teacher Mr [name] said"),
     ("Karen here, my boys are 8 and 11", "[name] here, my boys are 8 and 11"),
     ("mum to Harvey (9) and Poppy (3)", "mum to [name] (9) and [name] (3)"),
     ("my 4 year old Alfie isn't talking", "my 4 year old [name] isn't talking"),
@@ -136,6 +137,7 @@ def test_street_addresses_and_schools_are_replaced(text, expected):
     "my daughter cuts herself",
     "my dad smacks me",
     "we met on Stroud high street",
+    "I miss Mum so much",
     "my partner controls the money",
 ])
 def test_towns_ages_and_ordinary_words_stay(text):
