@@ -148,9 +148,11 @@ class MeaningIndex:
 
     def similarities(self, units: list[str]) -> np.ndarray:
         """units x indicators: for each unit, its best similarity to each indicator's exemplars (-1 if none)."""
-        from bot.embeddings import embed
+        # The same sentences come back on every turn of a conversation (the concern, then the concern with
+        # each answer), so the query cache of bot.embeddings serves all but the first.
+        from bot.embeddings import embed_query
 
-        sims = embed(units) @ self.vectors.T  # units x exemplars
+        sims = embed_query(units) @ self.vectors.T  # units x exemplars
         per = np.maximum.reduceat(sims, self.starts, axis=1)  # units x indicators-with-exemplars
         out = np.full((len(units), len(self.bank.indicators)), -1.0, dtype=np.float32)
         out[:, self.owners] = per
