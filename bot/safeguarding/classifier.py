@@ -156,9 +156,11 @@ def units(text: str) -> list[str]:
 
 
 def _embed(texts: list[str]) -> np.ndarray:
-    from bot.embeddings import embed
+    # The same vectors as bot.embeddings.embed (ONNX Runtime when installed, checked to 1e-6 in
+    # tests/directory), cached: the triage screens the same sentences again on later turns.
+    from bot.embeddings import embed_query
 
-    return embed(texts)
+    return embed_query(texts)
 
 
 def predict(text: str, weights: Weights | None = None) -> Prediction | None:

@@ -274,7 +274,16 @@ async def readyz(request: web.Request) -> web.Response:
     )
     warm = request.app[WARM].is_set()
     screening = {"ok": warm, "detail": "loaded" if warm else "still loading (or failed to load: see the log)"}
-    checks = {"rasa": rasa, "action_server": actions, "stores": stores, "safeguarding_screen": screening}
+    from bot.privacy.redact import engine_status
+
+    engine = engine_status()["state"]
+    # patterns only ("failed", "off") still redacts contact details and capitalised names: ready, but degraded
+    redaction = {"ok": engine in ("loaded", "failed", "off"), "degraded": engine in ("failed", "off"),
+                 "detail": {"loaded": "names found by the entity model", "failed": "entity model failed to load: "
+                            "names found by patterns only (see the log)", "off": "entity model switched off: names "
+                            "found by patterns only"}.get(engine, "still loading")}
+    checks = {"rasa": rasa, "action_server": actions, "stores": stores, "safeguarding_screen": screening,
+              "redaction": redaction}
     ready = all(c["ok"] for c in checks.values())
     for name, check in checks.items():
         if not check["ok"]:

@@ -68,10 +68,12 @@ def make_settings(tmp_path) -> Callable[..., Settings]:
 def safeguarding_screen_loaded():
     """Load the safeguarding screen (its embedding model and classifier) once, before any app answers: a
     deployed app does this at start-up and /readyz waits for it; the tests must not spend the 3-second
-    answer budget on it."""
+    answer budget on it. The same for the redaction engine (spaCy)."""
+    from bot.privacy.redact import load_engine
     from bot.safeguarding import screen
 
     screen("hello")
+    load_engine()
 
 
 @pytest.fixture
