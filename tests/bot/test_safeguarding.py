@@ -261,7 +261,8 @@ def test_embedding_failure_degrades_to_the_cue_bank(monkeypatch):
 
     monkeypatch.setitem(classifier._state, "failed", False)
     monkeypatch.setattr(classifier, "_embed", REAL_EMBED)
-    monkeypatch.setattr(bot.embeddings, "embed", broken)
+    for name in ("embed", "embed_fast", "embed_query"):  # whichever path the classifier takes
+        monkeypatch.setattr(bot.embeddings, name, broken)
     assert screen("my son is struggling at school and I am worried").to_dict()["escalate"] is False
     assert classifier._state["failed"] is True  # switched itself off for the rest of the process
     assert not classifier.enabled()
