@@ -62,3 +62,5 @@ bench: setup
 	$(VENV)/bin/python bench/triage.py
 	$(VENV)/bin/python bench/safeguarding.py
 	$(VENV)/bin/python bench/directory.py --quick
+	$(VENV)/bin/python bench/redaction.py
+	$(VENV)/bin/python bench/escalation.py
