@@ -63,4 +63,4 @@ bench: setup
 	$(VENV)/bin/python bench/safeguarding.py
 	$(VENV)/bin/python bench/directory.py --quick
 	$(VENV)/bin/python bench/redaction.py
-	$(VENV)/bin/python bench/escalation.py
+	$(VENV)/bin/python bench/escalation.py --cycles 100  # the 1,000-cycle soak: bench/crash_soak.py
