@@ -392,3 +392,15 @@ def test_cli_without_text_is_bad_usage():
     out = _cli("--json")
     assert out.returncode == 2
     assert "error" in json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("text", [
+    "my mobile is 07700 900777", "postcode BS1 4DJ", "ring 01225 396000", "home phone 01494 475000",
+    "my email: sam.jones@example.net", "I'm Laura, his aunt", "we live at 7 Mill Lane, Brigg", "LN1 3AB",
+    "his birthday is 01/02/2016",
+])
+def test_contact_and_identity_details_alone_raise_nothing(text):
+    # People answer "how can we reach you?" with a bare number or postcode; the meaning classifier once
+    # read "landline 0117 496 0123" as self-harm and sent it to the duty team. (Not the training rows.)
+    found = screen(text)
+    assert not found.escalate and not found.unsure, found.to_dict()
