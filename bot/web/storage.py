@@ -10,6 +10,7 @@ take over a session. Passwords are argon2id hashes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -142,7 +143,14 @@ class LockedOut(Exception):
 
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so a wrong username takes as long as a wrong
+    password. Made on first use, not at import: argon2 costs about a second on a busy machine, paid by
+    every web app start (and every crash-restart) otherwise."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 TABLES_LOCK = 7355608002  # pg_advisory_xact_lock key for creating the web_ tables (the escalation store's is ...001)
@@ -277,7 +285,7 @@ class WebStore:
             row = conn.execute(sa.select(duty_users).where(duty_users.c.username == username)).mappings().first()
         ok = False
         try:
-            ok = _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password or "") and row is not None
+            ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password or "") and row is not None
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or row["disabled"]:
