@@ -158,6 +158,15 @@ def body_html(rows: list[tuple[str, str, int]], *, inline_svg: bool = True, leve
     return "\n".join(parts)
 
 
+def write_csv(rows, handle) -> None:
+    """The figures as CSV (section, measure, count), counts below 5 shown as <5: the report's report.csv
+    and the manager view's download are this one table."""
+    writer = csv.writer(handle)
+    writer.writerow(["section", "measure", "count"])
+    for section, label, n in rows:
+        writer.writerow([section, label, shown(n, section)])
+
+
 def write(area: str, start: dt.date, end: dt.date, out: Path, url: str | None = None) -> dict:
     from bot.areas import get_area
 
@@ -165,10 +174,7 @@ def write(area: str, start: dt.date, end: dt.date, out: Path, url: str | None = 
     rows = figures(area, start, end, url)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "report.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["section", "measure", "count"])
-        for section, label, n in rows:
-            writer.writerow([section, label, shown(n, section)])
+        write_csv(rows, handle)
     parts = [f"<!doctype html><html lang='en'><meta charset='utf-8'><title>Early Help assistant: {html.escape(name)}</title>",
              f"<h1>Early Help assistant: {html.escape(name)}</h1>",
              f"<p>{start.isoformat()} to {end.isoformat()}. Counts below 5 are shown as &lt;5. "

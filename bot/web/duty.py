@@ -567,10 +567,9 @@ def _report_query(request: web.Request, login: DutyLogin) -> tuple[str, str, str
 @routes.get("/duty/report.csv")
 async def manager_csv(request: web.Request) -> web.Response:
     """The same figures as a CSV file (the report's report.csv), counts below 5 shown as <5."""
-    import csv
     import io
 
-    from bot.report import figures, shown
+    from bot.report import figures, write_csv
 
     checked = await _with_role(request, "manager")
     if isinstance(checked, web.Response):
@@ -581,10 +580,7 @@ async def manager_csv(request: web.Request) -> web.Response:
         return web.Response(status=400, text=message)
     rows = await asyncio.to_thread(figures, area, start, end, engine=request.app[ESCALATIONS].engine)
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "measure", "count"])
-    for section, label, n in rows:
-        writer.writerow([section, label, shown(n, section)])
+    write_csv(rows, out)
     await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "report_downloaded", None,
                             {"area": area, "from": start.isoformat(), "to": end.isoformat()})
     name = f"early-help-{area}-{start.isoformat()}-to-{end.isoformat()}.csv"
