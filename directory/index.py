@@ -241,22 +241,20 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto") -> Catalog
         for sid, values in verdicts.items():
             stated = [v for v in values if v is not None]
             free[row_of[sid]] = bool(stated) and all(stated)
+        def terms(vocabulary: str):
+            """(service id, term name) for every term of one vocabulary."""
+            return conn.execute(
+                select(t.service_taxonomy.c.service_id, t.taxonomy_term.c.name)
+                .join(t.taxonomy_term, t.taxonomy_term.c.id == t.service_taxonomy.c.taxonomy_term_id)
+                .where(t.taxonomy_term.c.vocabulary == vocabulary)
+            )
+
         cat_bits = np.zeros(n, dtype=np.uint32)
-        query = (
-            select(t.service_taxonomy.c.service_id, t.taxonomy_term.c.name)
-            .join(t.taxonomy_term, t.taxonomy_term.c.id == t.service_taxonomy.c.taxonomy_term_id)
-            .where(t.taxonomy_term.c.vocabulary == CATEGORY_VOCABULARY)
-        )
-        for sid, name in conn.execute(query):
+        for sid, name in terms(CATEGORY_VOCABULARY):
             if name in CATEGORIES:
                 cat_bits[row_of[sid]] |= category_bit(name)
         audience_bits = np.zeros(n, dtype=np.uint8)
-        query = (
-            select(t.service_taxonomy.c.service_id, t.taxonomy_term.c.name)
-            .join(t.taxonomy_term, t.taxonomy_term.c.id == t.service_taxonomy.c.taxonomy_term_id)
-            .where(t.taxonomy_term.c.vocabulary == AUDIENCE_VOCABULARY)
-        )
-        for sid, name in conn.execute(query):
+        for sid, name in terms(AUDIENCE_VOCABULARY):
             if name in AUDIENCES:
                 audience_bits[row_of[sid]] |= audience_bit(name)
         synthetic = np.zeros(n, dtype=bool)
