@@ -29,8 +29,9 @@ and council names (``bot.places``), ages ("my 4 year old") and the words the saf
 triage read are never taken as names (``knowledge/privacy/redaction.yml``).
 
 The engine loads once per process (``load_engine``; about 3-10 s), and per message costs about 20 ms
-(``bench/redaction.py``). Loading starts in a background thread when this module is imported; a call to
-``redact`` waits for it rather than pass a name through. If the library or the model cannot load, it is
+(``bench/redaction.py``). A long-lived process starts it early (the web app in its warm-up, or
+``preload()`` in a background thread); otherwise the first ``redact`` loads it, waiting rather than pass a
+name through. Importing this module loads nothing, so a command that never redacts pays nothing. If the library or the model cannot load, it is
 logged once and redaction carries on with the patterns and a plain-pattern name rule (capitalised word
 after a relation word): ``engine_status()`` says which, for ``/readyz``. Set ``EARLYHELP_REDACTION_MODEL=off``
 to use patterns only (for example in a command that never sees a message).
@@ -739,6 +740,3 @@ def contact_details(text: str) -> dict[str, list[str]]:
                 details[item.kind].append(item.text)
     return details
 
-
-if _model_name().lower() not in ("off", "none", "patterns"):
-    preload()
