@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout2": ROOT / "tests/data/safeguarding_holdout2.jsonl",
         "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl",
-        "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl"}
+        "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl",
+        "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl"}
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 
