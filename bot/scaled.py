@@ -38,7 +38,11 @@ from bot import pgcluster
 from bot.paths import REPO_ROOT, home
 from bot.runner import PYTHON, RASA, Stack, free_port, train, wait_for, write_endpoints
 
-TICKET_LOCK_LIFETIME = 10  # seconds a crashed instance can hold a conversation's turn lock (Rasa's default: 60)
+# Rasa's turn lock: rasa_ext.lock_store.RedisTicketLockStore (Rasa's Redis ticket lock whose live tickets are renewed
+# and whose changes are atomic). A crashed instance holds a conversation's turn for at most this long (Rasa's
+# default: 60 s); a slow live one keeps it as long as it works (up to 60 s), never overtaken.
+LOCK_STORE = "rasa_ext.lock_store.RedisTicketLockStore"
+TICKET_LOCK_LIFETIME = 15
 
 
 class ScaledError(RuntimeError):
@@ -129,8 +133,8 @@ class RedisAddress:
         def quoted(value: object) -> str:  # JSON is YAML: a password may hold : # ' and the like
             return json.dumps(value)
 
-        text = (f"lock_store:\n  type: redis\n  url: {quoted(self.host)}\n  port: {self.port}\n  db: {self.db}\n"
-                "  key_prefix: earlyhelp\n")
+        text = (f"lock_store:\n  type: {LOCK_STORE}\n  url: {quoted(self.host)}\n  port: {self.port}\n  db: {self.db}\n"
+                f"  key_prefix: earlyhelp\n  lock_lifetime: {TICKET_LOCK_LIFETIME}\n")
         if self.username:
             text += f"  username: {quoted(self.username)}\n"
         if self.password:

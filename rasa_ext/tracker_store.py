@@ -31,10 +31,11 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_ext import speedups
+from rasa_ext import logs, speedups
 
 logger = logging.getLogger(__name__)
 speedups.apply()  # Rasa imports this module when the endpoints name this store: the one hook we have
+logs.install()  # and keep what people typed out of Rasa's logs (rasa_ext/logs.py)
 
 DEFAULT_CACHE_EVENTS = 20000
 

@@ -32,6 +32,8 @@ def rasa_reads(endpoints) -> dict:
         if endpoints.lock_store is not None:
             store = LockStore.create(endpoints.lock_store)
             out["lock_ping"] = bool(store.red.ping())
+            out["store"] = type(store).__module__ + "." + type(store).__name__
+            out["lifetime"] = getattr(store, "lock_lifetime", None)
             out["ticket"] = store.issue_ticket("tls-check")
             out["connection"] = type(store.red.connection_pool.get_connection("PING")).__name__
         print("RESULT " + json.dumps(out))
@@ -83,6 +85,7 @@ def test_rediss_reaches_rasas_lock_store_over_tls(tls_redis, tmp_path, monkeypat
     seen = rasa_reads(endpoints)
     assert seen["lock_ping"] is True and seen["connection"] == "SSLConnection"
     assert seen["ticket"] == 0  # the lock store works: first ticket of a new conversation
+    assert seen["store"] == "rasa_ext.lock_store.RedisTicketLockStore" and seen["lifetime"] == 15  # ours, with its lifetime
 
 
 def test_database_url_tls_settings_and_an_awkward_password_reach_rasas_tracker_settings(tmp_path, monkeypatch):
