@@ -88,23 +88,105 @@ def test_hostile_text_from_the_server_and_the_person_is_shown_as_text(make_setti
         {"text": evil, "buttons": [{"title": "<b onmouseover=alert(1)>Bold</b>", "payload": "/greet"}]},
         {"custom": {"type": "service_cards", "services": [
             {"name": "<script>window.__pwned=3</script>Family Hub", "description": evil, "phone": "01452 000000",
-             "url": "javascript:window.__pwned=4", "hours": "<i>9 to 5</i>", "ages": [0, 5]}]}},
+             "url": "javascript:window.__pwned=4", "hours": "<i>9 to 5</i>", "ages": [0, 5],
+             "tel": "javascript:window.__pwned=6", "caution": [evil, {"x": 1}], "email": "a@b.co?cc=<b>x</b>"},
+            {"name": "Second", "tel": "tel:01452 000001<img>", "phone": "01452 000001", "caution": "<b>one line</b>"}]}},
     ])
     server = serve(make_settings(rasa_url=recorder.url))
     page = browser(bypass_csp=True).new_page()  # no CSP safety net: the page's own code must be safe
     page.goto(server.url + "/")
     send(page, "<img src=y onerror=\"window.__pwned=5\">hi")
     card = page.locator(".service-card")
-    expect(card).to_be_visible(timeout=5000)
+    expect(card.first).to_be_visible(timeout=5000)
     expect(page.locator(".from-user .bubble").last).to_have_text("<img src=y onerror=\"window.__pwned=5\">hi")
     expect(page.locator(".from-bot .bubble").first).to_have_text(evil)
-    expect(card.locator("h3")).to_have_text("<script>window.__pwned=3</script>Family Hub")
+    expect(card.first.locator("h3")).to_have_text("<script>window.__pwned=3</script>Family Hub")
     expect(page.get_by_role("button", name="<b onmouseover=alert(1)>Bold</b>")).to_be_visible()
     assert page.locator("#log img, #log script, #log b, #log i").count() == 0
     assert page.evaluate("window.__pwned") is None
-    assert card.get_by_role("link", name="01452 000000").get_attribute("href") == "tel:01452000000"
-    assert card.locator("a[href^='javascript']").count() == 0
-    expect(card).to_contain_text("Ages 0 to 5")
+    first, second = card.first, card.nth(1)
+    assert first.get_by_role("link", name="01452 000000").get_attribute("href") == "tel:01452000000"
+    assert second.get_by_role("link", name="01452 000001").get_attribute("href") == "tel:01452000001"
+    assert page.locator("#log a[href^='javascript'], #log a[href^='mailto']").count() == 0
+    expect(first).to_contain_text("Ages 0 to 5")
+    expect(first.locator(".caution li")).to_have_text([evil])  # text only; a line that is not text is dropped
+    expect(second.locator(".caution li")).to_have_text(["<b>one line</b>"])
+
+
+def as_rasa_sends(reply: dict) -> list[dict]:
+    """A reply made by ``bot.replies`` as Rasa's REST channel returns it: the text with its buttons, then the card."""
+    return [{"text": reply["text"], "buttons": reply["buttons"]}, {"custom": reply["custom"]}]
+
+
+# Search results shaped as the directory returns them (directory/search.py), made into cards by bot.replies
+RESULTS = [
+    {"id": "glos-example-hub", "name": "Example Family Hub", "description": "Drop-in advice on talking and listening.",
+     "who_for": "parents of children aged 0 to 5", "phone": "+44 (0)1452 427224", "url": "https://example.org/hub",
+     "hours": "Tuesdays 09:30-11:30", "area": ["gloucestershire"], "flags": ["stale"],
+     "caution": ["These details were last checked more than two years ago and may have changed; confirm them with the service.",
+                 "In an emergency call 999."], "complete": True},
+    {"id": "national-example-line", "name": "Example Helpline", "description": "Someone to talk to, any time.",
+     "who_for": "children and young people under 19, who call it themselves", "phone": "0800 1111",
+     "url": "javascript:window.__pwned=1", "hours": "24 hours a day, every day", "area": "national", "caution": []},
+    {"id": "glos-example-email", "name": "Example Parenting Group", "description": "", "who_for": None, "phone": None,
+     "url": None, "email": "groups@example.org", "hours": "opening hours not stated in the source document",
+     "flags": ["no_hours"], "area": ["gloucestershire"], "weak_match": True, "complete": False,
+     "caution": ["There is no description of what this service does."]},
+]
+
+
+def test_service_cards_show_every_field_the_card_carries(make_settings, serve, browser, rasa_in_thread):
+    from bot.replies import service_cards
+
+    reply = service_cards(RESULTS, "Services that may help:")
+    cards = reply["custom"]["services"]
+    recorder = rasa_in_thread(reply=as_rasa_sends(reply))
+    server = serve(make_settings(rasa_url=recorder.url))
+    page = browser(viewport={"width": 375, "height": 740}).new_page()
+    errors = csp_errors(page)
+    page.goto(server.url + "/")
+    answer = exchange(page, "my toddler isn't talking yet")
+    expect(answer.locator(".bubble")).to_have_text("Services that may help:")  # the plain-text copy is not repeated
+    services = answer.get_by_role("list", name="Services")
+    expect(services.locator(":scope > li")).to_have_count(3)
+
+    hub = services.get_by_role("article", name="Example Family Hub")
+    expect(hub.get_by_role("heading", level=3)).to_have_text("Example Family Hub")
+
+    def value(card, label: str):
+        return card.locator(f"dt:text-is('{label}') + dd")
+
+    expect(value(hub, "What it does")).to_have_text("Drop-in advice on talking and listening.")
+    expect(value(hub, "Who it is for")).to_have_text("Parents of children aged 0 to 5")
+    phone = hub.get_by_role("link", name="+44 (0)1452 427224")
+    assert phone.get_attribute("href") == cards[0]["tel"] == "tel:+441452427224"  # the server's link, not a guess
+    website = hub.get_by_role("link", name="https://example.org/hub")
+    assert website.get_attribute("href") == "https://example.org/hub"
+    assert website.get_attribute("rel") == "noopener noreferrer"
+    expect(value(hub, "Opening hours")).to_have_text("Tuesdays 09:30-11:30")
+    check = hub.get_by_role("list", name="Please check")
+    expect(check.get_by_role("listitem")).to_have_text(cards[0]["caution"])
+
+    line = services.get_by_role("article", name="Example Helpline")
+    expect(value(line, "Who it is for")).to_have_text(
+        "Children and young people under 19, who call it themselves. Anywhere in the UK")
+    assert line.get_by_role("link", name="0800 1111").get_attribute("href") == "tel:08001111"
+    expect(value(line, "Website")).to_have_text("javascript:window.__pwned=1")  # shown, never a link
+    assert line.locator("a[href^='javascript']").count() == 0
+    expect(value(line, "Opening hours")).to_have_text("24 hours a day, every day")
+    assert line.locator(".caution").count() == 0
+
+    group = services.get_by_role("article", name="Example Parenting Group")
+    expect(group).to_contain_text("Not a close match")
+    assert group.get_by_role("link", name="groups@example.org").get_attribute("href") == "mailto:groups@example.org"
+    assert group.locator("dt:text-is('Opening hours'), dt:text-is('What it does'), dt:text-is('Phone')").count() == 0
+    expect(group.get_by_role("list", name="Please check")).to_contain_text("There is no description")
+    assert "incomplete" in group.get_attribute("class")
+
+    expect(answer.get_by_role("button", name="Show more")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # fits a phone
+    assert page.evaluate("window.__pwned") is None
+    assert errors == []
 
 
 def test_quick_exit_button_replaces_the_page_in_history(make_settings, serve, browser):
@@ -200,8 +282,10 @@ def test_fits_a_phone_and_400_percent_zoom_without_sideways_scrolling(make_setti
 
 
 def test_axe_finds_no_serious_problems_in_the_widget(make_settings, serve, browser, rasa_in_thread):
+    from bot.replies import service_cards
+
     recorder = rasa_in_thread(reply=[
-        {"text": "Services that may help:", "buttons": [{"title": "Show more", "payload": "/show_more_services"}]},
+        *as_rasa_sends(service_cards(RESULTS, "Services that may help:")),
         {"custom": {"type": "service_cards", "services": [
             {"name": "Family Hub", "organization": "Council", "description": "Play and stay sessions", "phone": "01452 000000",
              "url": "https://example.org/hub", "hours": "Mon to Fri 9 to 5", "ages": [0, 5]}]}},
@@ -216,6 +300,7 @@ def test_axe_finds_no_serious_problems_in_the_widget(make_settings, serve, brows
     assert axe_violations(page) == []
     send(page, "hello")
     expect(page.locator(".pathway-card")).to_be_visible(timeout=5000)
+    expect(page.locator(".service-card .caution").first).to_be_visible()
     assert axe_violations(page) == []
     page.set_viewport_size({"width": 375, "height": 740})
     assert axe_violations(page) == []

@@ -73,9 +73,33 @@
     }
   }
 
+  /* A tel: link for a number as written ("0800 1111", "+44 (0)1452 427224"), or null: the same rule as
+   * the server's bot.replies.tel_link. */
   function telHref(phone) {
-    var digits = String(phone).replace(/[^0-9+]/g, "");
-    return digits.length >= 3 ? "tel:" + digits : null;
+    var digits = String(phone).replace("(0)", "").replace(/[^0-9+]/g, "");
+    digits = digits.charAt(0) + digits.slice(1).replace(/\+/g, "");
+    return digits.replace("+", "").length >= 3 ? "tel:" + digits : null;
+  }
+
+  /* The card's own tel: link when it is one (digits, an optional leading +), else one made from the number. */
+  function cardTel(given, phone) {
+    return typeof given === "string" && /^tel:\+?[0-9]{3,20}$/.test(given) ? given : telHref(phone);
+  }
+
+  function mailHref(address) {
+    var text = String(address).trim();
+    return /^[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/.test(text) ? "mailto:" + text : null;
+  }
+
+  /* A link with the given text; a web address opens in a new tab without telling the site where from. */
+  function link(text, href) {
+    var a = el("a", null, text);
+    a.href = href;
+    if (/^https?:/.test(href)) {
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+    }
+    return a;
   }
 
   /* Text with web addresses made into links; everything else stays plain text. */
@@ -89,11 +113,7 @@
       parent.appendChild(document.createTextNode(text.slice(last, match.index)));
       var safe = safeUrl(href);
       if (safe) {
-        var a = el("a", null, href);
-        a.href = safe;
-        a.rel = "noopener noreferrer";
-        a.target = "_blank";
-        parent.appendChild(a);
+        parent.appendChild(link(href, safe));
       } else {
         parent.appendChild(document.createTextNode(href));
       }
@@ -117,34 +137,18 @@
     scrollToEnd();
   }
 
-  function field(list, label, value, kind) {
+  /* One "label: value" pair of a card; kind "tel", "url" or "email" makes the value a link when it is a
+   * safe one (href given for "tel" when the server made it), plain text otherwise. */
+  function field(list, label, value, kind, href) {
     if (value === undefined || value === null || value === "") return;
-    var dt = el("dt", null, label);
     var dd = el("dd");
-    if (kind === "tel") {
-      var href = telHref(value);
-      if (href) {
-        var a = el("a", null, value);
-        a.href = href;
-        dd.appendChild(a);
-      } else {
-        dd.textContent = String(value);
-      }
-    } else if (kind === "url") {
-      var safe = safeUrl(value);
-      if (safe) {
-        var link = el("a", null, value);
-        link.href = safe;
-        link.rel = "noopener noreferrer";
-        link.target = "_blank";
-        dd.appendChild(link);
-      } else {
-        dd.textContent = String(value);
-      }
-    } else {
-      dd.textContent = String(value);
-    }
-    list.appendChild(dt);
+    var target = null;
+    if (kind === "tel") target = cardTel(href, value);
+    else if (kind === "url") target = safeUrl(value);
+    else if (kind === "email") target = mailHref(value);
+    if (target) dd.appendChild(link(String(value), target));
+    else dd.textContent = String(value);
+    list.appendChild(el("dt", null, label));
     list.appendChild(dd);
   }
 
@@ -153,29 +157,64 @@
     if (Array.isArray(service.ages) && service.ages.length === 2) {
       parts.push("Ages " + service.ages[0] + " to " + service.ages[1]);
     }
-    if (service.for_whom) parts.push(service.for_whom);
+    var who = service.who_for || service.for_whom;
+    if (who) parts.push(String(who).charAt(0).toUpperCase() + String(who).slice(1));
     if (service.area === "national") parts.push("Anywhere in the UK");
     return parts.join(". ");
   }
 
+  var cardCount = 0;
+
+  function textLines(value) {
+    return (Array.isArray(value) ? value : [value]).filter(function (line) {
+      return (typeof line === "string" && line.trim()) || typeof line === "number";
+    });
+  }
+
+  /* One service: its name as a heading, what it does, who it is for, how to reach it (phone as a tel:
+   * link, website, email), hours and cost, then the lines that say what to check before relying on it. */
+  function serviceCard(service) {
+    var id = "service-" + (++cardCount);
+    var card = el("article", "card service-card" + (service.complete === false ? " incomplete" : ""));
+    card.setAttribute("aria-labelledby", id);
+    var name = el("h3", null, service.name || "Service");
+    name.id = id;
+    card.appendChild(name);
+    if (service.organization && service.organization !== service.name) card.appendChild(el("p", "org", service.organization));
+    if (service.weak_match === true) {
+      card.appendChild(el("p", "match-note", "Not a close match for what you told me: check that it fits."));
+    }
+    var list = el("dl");
+    field(list, "What it does", service.description);
+    field(list, "Who it is for", whoFor(service));
+    field(list, "Phone", service.phone, "tel", service.tel);
+    field(list, "Website", service.url, "url");
+    field(list, "Email", service.email, "email");
+    field(list, "Opening hours", service.hours);
+    field(list, "Cost", service.cost);
+    card.appendChild(list);
+    var cautions = textLines(service.caution);
+    if (cautions.length) {
+      var box = el("div", "caution");
+      box.appendChild(el("p", "caution-title", "Please check"));
+      box.firstChild.id = id + "-check";
+      var ul = el("ul");
+      ul.setAttribute("aria-labelledby", id + "-check");
+      cautions.forEach(function (line) { ul.appendChild(el("li", null, line)); });
+      box.appendChild(ul);
+      card.appendChild(box);
+    }
+    return card;
+  }
+
   function serviceCards(custom) {
-    var wrap = el("div", "cards");
-    var services = Array.isArray(custom.services) ? custom.services : [];
-    services.forEach(function (service) {
+    var wrap = el("ul", "cards");
+    wrap.setAttribute("aria-label", "Services");
+    (Array.isArray(custom.services) ? custom.services : []).forEach(function (service) {
       if (!service || typeof service !== "object") return;
-      var card = el("article", "card service-card");
-      card.appendChild(el("h3", null, service.name || "Service"));
-      if (service.organization && service.organization !== service.name) card.appendChild(el("p", "org", service.organization));
-      var list = el("dl");
-      field(list, "What it does", service.description);
-      field(list, "Who it is for", whoFor(service));
-      field(list, "Phone", service.phone, "tel");
-      field(list, "Email", service.email);
-      field(list, "Website", service.url, "url");
-      field(list, "Opening hours", service.hours);
-      field(list, "Cost", service.cost);
-      card.appendChild(list);
-      wrap.appendChild(card);
+      var item = el("li");
+      item.appendChild(serviceCard(service));
+      wrap.appendChild(item);
     });
     return wrap;
   }
@@ -201,7 +240,7 @@
       if (!c) return;
       if (c.phone) field(list, c.name || "Contact", c.phone, "tel");
       else if (c.url) field(list, c.name || "Contact", c.url, "url");
-      else field(list, c.name || "Contact", c.email);
+      else field(list, c.name || "Contact", c.email, "email");
     });
     field(list, "Source", doc.source);
     card.appendChild(list);
@@ -227,9 +266,7 @@
         li.appendChild(document.createTextNode((c.area_name ? c.area_name + ", " : "") + (c.name || "Children's services") + ": "));
         var href = c.phone ? telHref(c.phone) : null;
         if (href) {
-          var a = el("a", null, c.phone);
-          a.href = href;
-          li.appendChild(a);
+          li.appendChild(link(String(c.phone), href));
         } else if (c.phone) {
           li.appendChild(document.createTextNode(String(c.phone)));
         }
