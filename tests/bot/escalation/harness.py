@@ -10,6 +10,11 @@
   what a person would have seen. The worker runs a DeliveryWorker against the receiver.
 - :func:`chaos`: runs a writer and two workers, SIGKILLs them at random moments and restarts them,
   then drains and returns everything needed to check that nothing was lost or counted twice.
+- :func:`drain` and :func:`guarantee_problems`: the one place that waits for the outbox to empty, reads
+  back what is stored, and checks the guarantees every crash run must keep (each message stored once with
+  at most one escalation; each stored escalation at the receiver and in the duty inbox; nothing counted
+  twice at the receiver; a lost response sent again; nothing left pending). :func:`check_chaos` (this
+  harness) and ``webcrash.check`` (the real web app) add only what their "person" saw.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email import policy as email_policy
@@ -241,7 +247,90 @@ class ChaosResult:
     outbox: dict[str, int] = field(default_factory=dict)
     accepted: list[dict] = field(default_factory=list)
     arrivals: list[dict] = field(default_factory=list)
+    stored: dict[str, dict] = field(default_factory=dict)
+    per_message: list[tuple] = field(default_factory=list)  # (message_id, turns, escalations) per session+message
     elapsed: float = 0.0
+
+
+# -- the guarantees, checked in one place --------------------------------------------------------
+
+def drain(url: str, timeout: float) -> tuple[float, dict[str, int], dict[str, dict], list[tuple]]:
+    """Wait (the workers still running) until no outbox row is pending or sending, or ``timeout``; then read
+    back the outbox counts, every stored escalation and, per (session, message id), its turns and escalations.
+    Returns ``(seconds waited, outbox counts, {escalation id: escalation}, [(message_id, turns, escalations)])``."""
+    import sqlalchemy as sa
+
+    from bot.escalation import EscalationStore
+
+    store = EscalationStore.open(url, channels=["inbox", "webhook"])
+    try:
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            counts = store.outbox_counts()
+            if not counts.get("pending") and not counts.get("sending"):
+                break
+            time.sleep(0.1)
+        waited = time.monotonic() - began
+        outbox = store.outbox_counts()
+        stored = {e["id"]: e for e in store.list()}
+        with store.engine.connect() as conn:
+            per_message = [tuple(r) for r in conn.execute(sa.text(
+                "SELECT m.message_id, count(DISTINCT m.id), count(e.id) FROM esc_messages m "
+                "LEFT JOIN esc_escalations e ON e.message_pk = m.id GROUP BY m.session_id, m.message_id"))]
+    finally:
+        store.dispose()
+    return waited, outbox, stored, per_message
+
+
+def guarantee_problems(stored: dict[str, dict], per_message: list[tuple], accepted: list[dict],
+                       arrivals: list[dict], outbox: dict[str, int]) -> list[str]:
+    """What broke the guarantees of a crash run, in words (empty: they held). ``stored`` and ``per_message``
+    as :func:`drain` returns them; ``accepted`` and ``arrivals`` from the :class:`Receiver`."""
+    problems: list[str] = []
+    for message_id, turns, escalations in per_message:
+        if turns != 1 or escalations > 1:
+            problems.append(f"message {message_id}: {turns} turns and {escalations} escalations stored")
+    if sum(escalations for *_x, escalations in per_message) != len(stored):
+        problems.append("the escalations listed and the escalations joined to their messages disagree")
+    accepted_keys = Counter(a["key"] for a in accepted)
+    problems += [f"key {k} counted {n} times at the receiver" for k, n in accepted_keys.items() if n > 1]
+    created = Counter(a["escalation_id"] for a in accepted if a["event"] == "escalation.created")
+    problems += [f"escalation {i} created {n} times at the receiver" for i, n in created.items() if n > 1]
+    missing = set(stored) - set(created)
+    if missing:
+        problems.append(f"{len(missing)} stored escalations never reached the webhook receiver")
+    phantom = set(created) - set(stored)
+    if phantom:
+        problems.append(f"{len(phantom)} escalations reached the receiver but are not stored")
+    not_in_inbox = [i for i, e in stored.items() if not e["inbox_visible_at"]]
+    if not_in_inbox:
+        problems.append(f"{len(not_in_inbox)} stored escalations never reached the duty inbox")
+    stuck = outbox.get("pending", 0) + outbox.get("sending", 0)
+    if stuck:
+        problems.append(f"{stuck} outbox rows left pending or sending after the drain")
+    outcomes = Counter(a["outcome"].split("+")[0] for a in arrivals)
+    if outcomes["accepted"] != len(accepted_keys):
+        problems.append("the receiver's arrivals and accepted rows disagree")
+    lost = {a["key"] for a in arrivals if a["outcome"] == "accepted+lost"}
+    repeated = {a["key"] for a in arrivals if a["outcome"].startswith("duplicate")}
+    if lost - repeated:
+        problems.append(f"{len(lost - repeated)} notifications whose response was lost were never sent again")
+    return problems
+
+
+def check_chaos(result: "ChaosResult") -> list[str]:
+    """:func:`guarantee_problems` plus what the writer's "person" saw: every escalation id printed (answered)
+    is stored, and a resent turn (the writer restarts from the first turn it never answered) got back the
+    same escalation, never a second one."""
+    problems = guarantee_problems(result.stored, result.per_message, result.accepted, result.arrivals, result.outbox)
+    seen = {p["id"] for p in result.printed if p["id"]}
+    if seen - set(result.stored):
+        problems.append(f"{len(seen - set(result.stored))} answered escalations are not stored")
+    by_turn: dict[int, set] = {}
+    for p in result.printed:
+        by_turn.setdefault(p["n"], set()).add(p["id"])
+    problems += [f"turn {n} was answered with {len(ids)} different results" for n, ids in by_turn.items() if len(ids) > 1]
+    return problems
 
 
 def _printed(path: Path) -> list[dict]:
@@ -318,16 +407,7 @@ def chaos(workdir: Path, cycles: int, *, gap: tuple[float, float] = (0.2, 0.7), 
         # the person stops talking: the writer is killed one last time, the workers drain
         procs["writer"].send_signal(signal.SIGKILL)
         procs["writer"].wait(10)
-        store = EscalationStore.open(url, channels=["inbox", "webhook"])
-        drain_start = time.monotonic()
-        while time.monotonic() - drain_start < drain_timeout:
-            counts = store.outbox_counts()
-            if not counts.get("pending") and not counts.get("sending"):
-                break
-            time.sleep(0.1)
-        result.drained_in = time.monotonic() - drain_start
-        result.outbox = store.outbox_counts()
-        store.dispose()
+        result.drained_in, result.outbox, result.stored, result.per_message = drain(url, drain_timeout)
     finally:
         for role, proc in procs.items():
             if proc.poll() is None:

@@ -7,6 +7,8 @@ SIGKILLed at random moments while people keep chatting, then everything is check
   The sentence model and the spaCy redaction model are switched off in the children (their own
   switches), so a restarted app answers within seconds. Rasa is a closed loopback port: the gateway's own answer (999, the safety card, the number to call)
   is the reply, exactly as when Rasa is down, so no Rasa is needed and each turn takes milliseconds.
+- Both are forked from a preloaded parent (``PRELOADED``, as ``gunicorn --preload`` does): the imports and
+  read-only files are loaded once, and each child runs the real entry point from its start.
 - A second delivery worker runs as its own process (``earlyhelp escalations worker``).
 - The webhook goes to :class:`tests.bot.escalation.harness.Receiver`, a real loopback HTTP server that
   checks the HMAC signature, keeps one row per idempotency key and logs every arrival; it also fails
@@ -61,6 +63,7 @@ def _harness():
 
 _h = _harness()
 PYTHON, SECRET, Receiver, free_port = _h.PYTHON, _h.SECRET, _h.Receiver, _h.free_port
+drain, guarantee_problems = _h.drain, _h.guarantee_problems
 
 # messages the cue bank escalates on its own (the embedding classifier is off in the child processes, so
 # they start in a second or two); every fourth message is an ordinary one that must not escalate
@@ -78,6 +81,118 @@ ORDINARY = [
     "who can I talk to about parenting courses",
 ]
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+# The processes under test are forked from a preloaded parent, as ``gunicorn --preload`` does: it has
+# imported the code (the web app and the CLI) and loaded the read-only files the app's warm-up loads (the
+# cue bank, the area files, the area finder's and redaction's patterns), and has opened no database, no
+# socket and no thread. Each child then runs the real entry point, ``bot.web``'s ``main()`` (what
+# ``python -m bot.web`` runs) or ``earlyhelp escalations worker``: everything that touches the database or
+# the network (opening and migrating the stores, the delivery worker taking over leased outbox rows, binding
+# the port, the sessions) happens in the child, after the previous one was SIGKILLed, as in a plain
+# restart. Only the 3-5 s of CPU per start spent importing and reading files on this 2-core machine are
+# saved, so a 1,000-cycle soak spends its time killing. The parent leaves when its stdin closes.
+PRELOADED = r"""
+import json, os, signal, sys, traceback
+from bot.cli import main as cli_main
+from bot.web.__main__ import main as web_main
+from bot.areas import load_areas
+from bot.places import resolve_area
+from bot.privacy.redact import redact
+from bot.safeguarding import screen
+screen("hello"); load_areas(); resolve_area("Gloucester"); redact("my son Tom")
+
+def reap(*_):
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+signal.signal(signal.SIGCHLD, reap)
+answers = os.fdopen(os.dup(1), "w")
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 1)
+print("ready", file=answers, flush=True)
+for line in sys.stdin:
+    role, *argv = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.dup2(null, 0)
+        sys.stdin = open(os.devnull)
+        try:
+            code = (web_main if role == "web" else cli_main)(argv)
+        except SystemExit as exit:
+            code = exit.code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    print(pid, file=answers, flush=True)
+"""
+
+
+class Forked:
+    """A child of the preloaded parent, with the part of ``subprocess.Popen`` the harness uses."""
+
+    def __init__(self, pid: int, parent: int):
+        self.pid, self.parent, self.returncode = pid, parent, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:  # alive while /proc has it as the parent's child and not a zombie (pids are reused)
+                stat = Path(f"/proc/{self.pid}/stat").read_text()
+                state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+                if int(ppid) != self.parent or state in ("Z", "X"):
+                    self.returncode = -1
+            except (OSError, ValueError, IndexError):
+                self.returncode = -1
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+
+class Preloaded:
+    """The preloaded parent (``PRELOADED``): ``start(role, argv)`` forks a child running that entry point."""
+
+    def __init__(self, env: dict, errors: Path):
+        with open(errors, "ab") as err:
+            self.proc = subprocess.Popen([PYTHON, "-c", PRELOADED], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, env=env, cwd=REPO)
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the preloaded parent did not start; see {errors}")
+
+    def start(self, role: str, argv: list[str]) -> Forked:
+        self.proc.stdin.write((json.dumps([role, *argv]) + "\n").encode())
+        self.proc.stdin.flush()
+        return Forked(int(self.proc.stdout.readline()), self.proc.pid)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
 
 
 @dataclass
@@ -210,8 +325,10 @@ def _env(workdir: Path, url: str, receiver: Receiver) -> dict:
 
 def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int = 3, gap: tuple[float, float] = (0.1, 0.6),
         seed: int = 1, max_seconds: float | None = None, drain_timeout: float = 30.0, receiver_faults: bool = True,
-        quiet_seconds: float = 0.0, log=None) -> CrashResult:
-    """Run the web app and a worker, kill them ``cycles`` times (or until ``max_seconds``), drain, and collect."""
+        quiet_seconds: float = 0.0, log=None, preloaded: bool = True) -> CrashResult:
+    """Run the web app and a worker, kill them ``cycles`` times (or until ``max_seconds``), drain, and collect.
+    ``preloaded``: the web app and the worker are forked from the preloaded parent (``PRELOADED``); False
+    starts each as a new Python (``python -m bot.web``; seconds of imports before the app can answer)."""
     from bot.escalation import EscalationStore
     from bot.web.storage import WebStore
 
@@ -229,14 +346,19 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
     result = CrashResult(url=url, cycles=0, kills={"web": 0, "worker": 0})
     started = time.monotonic()
 
-    def start(role: str) -> subprocess.Popen:
+    web_args = ["--port", str(port), "--rasa-url", f"http://127.0.0.1:{closed}", "--action-url",
+                f"http://127.0.0.1:{closed}", "--log-level", "WARNING"]
+    worker_args = ["escalations", "worker", "--poll", "0.2"]
+    parent = Preloaded(env, workdir / "preloaded.err") if preloaded else None
+
+    def start(role: str):
+        if parent is not None:
+            return parent.start(role, web_args if role == "web" else worker_args)
         errors = open(workdir / f"{role}.err", "ab")
         if role == "web":
-            cmd = [PYTHON, "-m", "bot.web", "--port", str(port), "--rasa-url", f"http://127.0.0.1:{closed}",
-                   "--action-url", f"http://127.0.0.1:{closed}", "--log-level", "WARNING"]
+            cmd = [PYTHON, "-m", "bot.web", *web_args]
         else:
-            cmd = [PYTHON, "-c", "import sys; from bot.cli import main; sys.exit(main())",
-                   "escalations", "worker", "--poll", "0.2"]
+            cmd = [PYTHON, "-c", "import sys; from bot.cli import main; sys.exit(main())", *worker_args]
         try:
             return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=REPO)
         finally:
@@ -293,23 +415,7 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
         for person in persons:
             person.join(20)
         result.unanswered = sum(1 for p in persons if p.pending is not None)
-        store = EscalationStore.open(url, channels=["inbox", "webhook"])
-        drain_start = time.monotonic()
-        while time.monotonic() - drain_start < drain_timeout:
-            counts = store.outbox_counts()
-            if not counts.get("pending") and not counts.get("sending"):
-                break
-            time.sleep(0.1)
-        result.drained_in = time.monotonic() - drain_start
-        result.outbox = store.outbox_counts()
-        result.stored = {e["id"]: e for e in store.list()}
-        import sqlalchemy as sa
-
-        with store.engine.connect() as conn:
-            result.per_message = [tuple(r) for r in conn.execute(sa.text(
-                "SELECT m.message_id, count(DISTINCT m.id), count(e.id) FROM esc_messages m "
-                "LEFT JOIN esc_escalations e ON e.message_pk = m.id GROUP BY m.session_id, m.message_id"))]
-        store.dispose()
+        result.drained_in, result.outbox, result.stored, result.per_message = drain(url, drain_timeout)
     finally:
         stop.set()
         for proc in procs.values():
@@ -321,6 +427,8 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        if parent is not None:
+            parent.close()
         result.accepted = receiver.accepted()
         result.arrivals = receiver.arrivals()
         receiver.stop()
@@ -331,49 +439,26 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
 
 
 def check(result: CrashResult) -> list[str]:
-    """Everything that went wrong, in words (an empty list: the guarantees held)."""
-    problems: list[str] = []
+    """Everything that went wrong, in words (an empty list: the guarantees held): the shared guarantees
+    (harness.guarantee_problems), plus what the people saw: each answered escalation stored exactly once,
+    each message answered once, the safety card on every escalating message and on no ordinary one."""
+    problems = guarantee_problems(result.stored, result.per_message, result.accepted, result.arrivals, result.outbox)
     by_mid: dict[str, tuple[int, int]] = {}
     for message_id, turns, escalations in result.per_message:
         mid = str(message_id).rsplit(":", 1)[-1]
         if mid in by_mid:
             problems.append(f"message {mid} was recorded under two sessions")
         by_mid[mid] = (turns, escalations)
-    confirmed = [a for a in result.answers if a.escalating and a.card and a.recorded]
     for a in result.answers:
         if a.escalating and not a.card:
             problems.append(f"escalating message {a.message_id} was answered without the safety card")
         if not a.escalating and a.card:
             problems.append(f"ordinary message {a.message_id} was answered with the safety card")
-    for a in confirmed:
-        turns, escalations = by_mid.get(a.message_id, (0, 0))
-        if turns != 1 or escalations != 1:
+        if a.escalating and a.card and a.recorded and by_mid.get(a.message_id, (0, 0)) != (1, 1):
+            turns, escalations = by_mid.get(a.message_id, (0, 0))
             problems.append(f"answered escalation {a.message_id}: {turns} turns and {escalations} escalations stored")
-    for mid, (turns, escalations) in by_mid.items():
-        if turns != 1 or escalations > 1:
-            problems.append(f"message {mid}: {turns} turns and {escalations} escalations stored")
     answered_ids = Counter(a.message_id for a in result.answers)
     problems += [f"message {mid} was answered {n} times" for mid, n in answered_ids.items() if n > 1]
-    stored = result.stored
-    accepted_keys = Counter(a["key"] for a in result.accepted)
-    problems += [f"key {k} counted {n} times at the receiver" for k, n in accepted_keys.items() if n > 1]
-    created = Counter(a["escalation_id"] for a in result.accepted if a["event"] == "escalation.created")
-    problems += [f"escalation {i} created {n} times at the receiver" for i, n in created.items() if n > 1]
-    missing = set(stored) - set(created)
-    if missing:
-        problems.append(f"{len(missing)} stored escalations never reached the webhook receiver")
-    phantom = set(created) - set(stored)
-    if phantom:
-        problems.append(f"{len(phantom)} escalations reached the receiver but are not stored")
-    not_in_inbox = [i for i, e in stored.items() if not e["inbox_visible_at"]]
-    if not_in_inbox:
-        problems.append(f"{len(not_in_inbox)} stored escalations never reached the duty inbox")
-    stuck = result.outbox.get("pending", 0) + result.outbox.get("sending", 0)
-    if stuck:
-        problems.append(f"{stuck} outbox rows left pending or sending after the drain")
-    outcomes = Counter(a["outcome"].split("+")[0] for a in result.arrivals)
-    if outcomes["accepted"] != len(accepted_keys):
-        problems.append("the receiver's arrivals and accepted rows disagree")
     return problems
 
 
