@@ -105,11 +105,11 @@ class ValidateTriageForm(FormValidationAction):
             return {"child_age": None}
         return {"child_age": int(age)}
 
-    def validate_concern(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_concern(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         from bot.triage import assess
 
         text = str(value).strip()
-        assessment = assess(text)
+        assessment = await off_the_loop(assess, text)  # the triage embeds: not on the server's event loop
         if assessment.needs_more and not assessment.next_questions:  # nothing to go on: ask in other words
             dispatcher.utter_message(response="utter_concern_too_short")
             return {"concern": None}

@@ -365,9 +365,12 @@ def measure(system: str, stack: Stack, base: str, person_class, args) -> dict:
                                          max_turns=args.long * 50, long_tail=True, turns_each=50)
         return phases
 
+    load_before = os.getloadavg()
     phases = asyncio.run(run())
+    load_after = os.getloadavg()
     memory = {name: rss_mb(process.pid) for name, process in stack.processes}
-    return {"system": system, "phases": phases, "memory": memory, "parts": where_time_goes(stack, phases)}
+    return {"system": system, "phases": phases, "memory": memory, "parts": where_time_goes(stack, phases),
+            "load": (load_before, load_after)}
 
 
 def where_time_goes(stack: Stack, phases: dict) -> dict[str, dict]:
@@ -447,6 +450,10 @@ def table(results: list[dict], startup: dict[str, float]) -> str:
         lines += ["", "where a turn's time goes at 50% load (nginx's request times; a Rasa call includes its action calls)", "",
                   "| system | part | calls per turn | p50 ms | p95 ms |", "|---|---|---:|---:|---:|"]
         lines += [f"| {system} | {label} | {f['calls per turn']:.2f} | {f['p50']:.0f} | {f['p95']:.0f} |" for system, label, f in parts]
+    lines += ["", "machine load average (uptime's 1, 5 and 15 minutes) when each system's measuring began and ended "
+              "(the bench's own processes included; 2 cores are saturated at 2):", ""]
+    lines += [f"- {r['system']}: " + " -> ".join("/".join(f"{x:.1f}" for x in at) for at in r["load"])
+              for r in results if r.get("load")]
     lines += ["", "| system | resident memory per process (MB) |", "|---|---|"]
     for result in results:
         memory = ", ".join(f"{name} {mb:.0f}" for name, mb in result["memory"].items())

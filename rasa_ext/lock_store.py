@@ -207,8 +207,11 @@ class RedisTicketLockStore(RedisLockStore):
                     continue  # a turn stuck this long is not kept alive: let the next one go after the lifetime
                 try:
                     if not self._renew(ticket) and not ticket.lost and ticket.served_at is not None:
-                        ticket.lost = True  # a waiter notices by itself and queues again
-                        logger.warning("turn lock ticket %s expired while its turn was running", ticket.number)
+                        with self._live_guard:
+                            running = id(ticket) in self._live  # not just released meanwhile
+                        if running:  # (a waiter notices a lost ticket by itself and queues again)
+                            ticket.lost = True
+                            logger.warning("turn lock ticket %s expired while its turn was running", ticket.number)
                 except Exception as err:  # Redis unreachable for a moment: try again next round
                     logger.warning("could not renew a turn lock ticket: %s", type(err).__name__)
 

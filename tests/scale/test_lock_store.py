@@ -72,12 +72,13 @@ def test_a_turn_slower_than_the_lifetime_is_not_overtaken_and_the_next_turn_runs
     assert seen["errors"] == [None, None] and not seen["hung"], seen
     assert seen["a_exit"] - seen["a_enter"] > 2.0  # the holder really outlived its 1 s lifetime twice over
     assert seen["b_enter"] >= seen["a_exit"], "the second turn overtook the first"
-    assert seen["b_enter"] - seen["a_exit"] < 1.0, "the second turn was not served promptly after the first"
+    assert seen["b_enter"] - seen["a_exit"] < 2.0, "the second turn was not served promptly after the first"
 
 
 def test_many_turns_from_two_instances_are_each_served_once_one_at_a_time_in_ticket_order(outcomes):
     seen = outcomes["many"]
     assert seen["errors"] == [None, None, None] and not seen["hung"], seen
+    assert seen["queued"] == 31, "the first turn held the lock until all 30 others had their tickets"
     assert seen["overlaps"] == 0, "two turns of one conversation ran at once"
     names = [name for _, name in seen["served"]]
     assert sorted(names) == sorted([f"a{n}" for n in range(15)] + [f"b{n}" for n in range(15)])  # each once
@@ -93,7 +94,7 @@ def test_a_dead_instance_holds_the_conversation_only_for_the_lifetime(outcomes):
     assert seen["errors"] == [None] and not seen["hung"], seen
     waited = seen["served"] - seen["killed"]
     # its ticket was last renewed at most a refresh before the kill, and expires a lifetime after that
-    assert seen["lifetime"] - 0.5 <= waited <= seen["lifetime"] + 1.0, waited
+    assert seen["lifetime"] - 0.5 <= waited <= seen["lifetime"] + 1.5, waited
 
 
 def test_a_waiter_whose_ticket_is_lost_queues_again_instead_of_waiting_for_ever(outcomes):
