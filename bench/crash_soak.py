@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -67,9 +68,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--postgres", action="store_true",
                         help="run on a throw-away PostgreSQL cluster started here (bot.pgcluster; loopback only)")
+    parser.add_argument("--pause", type=float, nargs=2, default=(0.05, 0.3), metavar=("MIN", "MAX"),
+                        help="seconds each person waits after an answer before the next message (default 0.05 0.3)")
     parser.add_argument("--plain", action="store_true",
                         help="start each process as a new Python instead of forking it from the preloaded parent")
     args = parser.parse_args()
+    # stopped early (SIGTERM, or SIGINT even when started in the background, where it is ignored by default):
+    # unwind, so the processes under test and any PostgreSQL cluster are stopped and removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     wc = _webcrash()
     cluster = None
     quiet_url = url = None
@@ -89,13 +96,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="earlyhelp-crash-quiet-") as tmp:
             # first the steady state: the same processes and people for a while, nothing killed, no receiver faults
             quiet = wc.run(Path(tmp) / "quiet", quiet_url, cycles=0, people=args.people, seed=args.seed,
-                           quiet_seconds=30, receiver_faults=False, preloaded=not args.plain)
+                           quiet_seconds=30, receiver_faults=False, preloaded=not args.plain, pause=tuple(args.pause))
         quiet_facts = wc.summary(quiet)
         quiet_ms = [a.ms for a in quiet.answers if a.escalating and a.card and a.recorded]
         quiet_problems = wc.check(quiet)
         with tempfile.TemporaryDirectory(prefix="earlyhelp-crash-soak-") as tmp:
             result = wc.run(Path(tmp) / "soak", url, cycles=args.cycles, people=args.people, seed=args.seed,
                             max_seconds=args.max_minutes * 60, drain_timeout=60, preloaded=not args.plain,
+                            pause=tuple(args.pause),
                             log=lambda line: print(line, f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True))
     finally:
         sampler.stopped.set()
@@ -117,6 +125,7 @@ def main() -> int:
          else "SQLite (WAL, synchronous=FULL)"),
         ("processes started", "a new Python each (--plain)" if args.plain
          else "forked from a preloaded parent (imports and read-only files loaded once)"),
+        ("people chatting / pause after each answer", f"{args.people} / {args.pause[0]}-{args.pause[1]} s"),
         ("kill/restart cycles done (of asked)", f"{result.cycles} (of {args.cycles})"),
         ("kills: web app / worker", f"{result.kills['web']} / {result.kills['worker']}"),
         ("kills landing while a request was in flight (person-requests cut)", str(result.kills_mid_request)),

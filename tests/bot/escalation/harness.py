@@ -237,19 +237,24 @@ def worker_main(args: argparse.Namespace) -> None:
 # -- the crash harness ---------------------------------------------------------------------------
 
 @dataclass
-class ChaosResult:
+class CrashOutcome:
+    """What every crash run ends with: the kills, and after the drain the database and the receiver."""
     url: str
     cycles: int
-    printed: list[dict] = field(default_factory=list)
     kills: dict[str, int] = field(default_factory=dict)
-    restarts: int = 0
     drained_in: float = 0.0
     outbox: dict[str, int] = field(default_factory=dict)
-    accepted: list[dict] = field(default_factory=list)
-    arrivals: list[dict] = field(default_factory=list)
     stored: dict[str, dict] = field(default_factory=dict)
     per_message: list[tuple] = field(default_factory=list)  # (message_id, turns, escalations) per session+message
+    accepted: list[dict] = field(default_factory=list)
+    arrivals: list[dict] = field(default_factory=list)
     elapsed: float = 0.0
+
+
+@dataclass
+class ChaosResult(CrashOutcome):
+    printed: list[dict] = field(default_factory=list)
+    restarts: int = 0
 
 
 # -- the guarantees, checked in one place --------------------------------------------------------
@@ -282,10 +287,11 @@ def drain(url: str, timeout: float) -> tuple[float, dict[str, int], dict[str, di
     return waited, outbox, stored, per_message
 
 
-def guarantee_problems(stored: dict[str, dict], per_message: list[tuple], accepted: list[dict],
-                       arrivals: list[dict], outbox: dict[str, int]) -> list[str]:
-    """What broke the guarantees of a crash run, in words (empty: they held). ``stored`` and ``per_message``
-    as :func:`drain` returns them; ``accepted`` and ``arrivals`` from the :class:`Receiver`."""
+def guarantee_problems(outcome: CrashOutcome) -> list[str]:
+    """What broke the guarantees of a crash run, in words (empty: they held). ``stored``, ``per_message`` and
+    ``outbox`` as :func:`drain` returns them; ``accepted`` and ``arrivals`` from the :class:`Receiver`."""
+    stored, per_message, outbox = outcome.stored, outcome.per_message, outcome.outbox
+    accepted, arrivals = outcome.accepted, outcome.arrivals
     problems: list[str] = []
     for message_id, turns, escalations in per_message:
         if turns != 1 or escalations > 1:
@@ -318,11 +324,21 @@ def guarantee_problems(stored: dict[str, dict], per_message: list[tuple], accept
     return problems
 
 
+def first_notification_seconds(accepted: list[dict], stored: dict[str, dict]) -> list[float]:
+    """Per stored escalation that reached the receiver: from its commit to the first time the receiver
+    accepted its ``escalation.created`` notification (the cue-to-notification time)."""
+    first: dict[str, float] = {}
+    for a in accepted:
+        if a["event"] == "escalation.created":
+            first[a["escalation_id"]] = min(first.get(a["escalation_id"], a["at"]), a["at"])
+    return [first[i] - dt.datetime.fromisoformat(e["created_at"]).timestamp() for i, e in stored.items() if i in first]
+
+
 def check_chaos(result: "ChaosResult") -> list[str]:
     """:func:`guarantee_problems` plus what the writer's "person" saw: every escalation id printed (answered)
     is stored, and a resent turn (the writer restarts from the first turn it never answered) got back the
     same escalation, never a second one."""
-    problems = guarantee_problems(result.stored, result.per_message, result.accepted, result.arrivals, result.outbox)
+    problems = guarantee_problems(result)
     seen = {p["id"] for p in result.printed if p["id"]}
     if seen - set(result.stored):
         problems.append(f"{len(seen - set(result.stored))} answered escalations are not stored")

@@ -30,20 +30,21 @@ def test_nothing_is_lost_or_doubled_when_processes_are_killed(tmp_path):
 def test_the_checks_catch_a_lost_a_doubled_and_a_stuck_escalation(tmp_path):
     """The checks themselves can fail: a doctored result with one escalation missing at the receiver, one
     counted twice, one answered but not stored and one outbox row still pending gives a problem for each."""
-    from tests.bot.escalation.harness import ChaosResult, guarantee_problems
+    from tests.bot.escalation.harness import ChaosResult, CrashOutcome, guarantee_problems
 
     stored = {"e1": {"inbox_visible_at": "t"}, "e2": {"inbox_visible_at": None}}
     accepted = [{"key": "e1/webhook/created", "escalation_id": "e1", "event": "escalation.created"}]
     arrivals = [{"key": "e1/webhook/created", "outcome": "accepted+lost"}]
-    problems = guarantee_problems(stored, [("m1", 1, 1), ("m2", 1, 1), ("m3", 2, 0)], accepted, arrivals,
-                                  {"pending": 1, "delivered": 3})
+    problems = guarantee_problems(CrashOutcome(
+        url="", cycles=0, stored=stored, per_message=[("m1", 1, 1), ("m2", 1, 1), ("m3", 2, 0)], accepted=accepted,
+        arrivals=arrivals, outbox={"pending": 1, "delivered": 3}))
     text = "\n".join(problems)
     for expected in ("1 stored escalations never reached the webhook receiver", "never reached the duty inbox",
                      "message m3: 2 turns", "1 outbox rows left pending", "response was lost were never sent again"):
         assert expected in text, problems
     doubled = accepted + [dict(accepted[0], key="e1/webhook/created#2")]
-    assert any("created 2 times" in p for p in guarantee_problems({"e1": stored["e1"]}, [("m1", 1, 1)], doubled,
-                                                                   [], {}))
+    assert any("created 2 times" in p for p in guarantee_problems(CrashOutcome(
+        url="", cycles=0, stored={"e1": stored["e1"]}, per_message=[("m1", 1, 1)], accepted=doubled)))
     result = ChaosResult(url="", cycles=0, printed=[{"n": 1, "id": "e9"}, {"n": 1, "id": "e8"}])
     chaos_problems = check_chaos(result)
     assert any("answered escalations are not stored" in p for p in chaos_problems)

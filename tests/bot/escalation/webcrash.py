@@ -84,7 +84,8 @@ CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 # The processes under test are forked from a preloaded parent, as ``gunicorn --preload`` does: it has
 # imported the code (the web app and the CLI) and loaded the read-only files the app's warm-up loads (the
-# cue bank, the area files, the area finder's and redaction's patterns), and has opened no database, no
+# cue bank, the area files, the area finder's and redaction's patterns, the contacts, national helplines
+# and bank holidays of the safety answer), and has opened no database, no
 # socket and no thread. Each child then runs the real entry point, ``bot.web``'s ``main()`` (what
 # ``python -m bot.web`` runs) or ``earlyhelp escalations worker``: everything that touches the database or
 # the network (opening and migrating the stores, the delivery worker taking over leased outbox rows, binding
@@ -99,7 +100,11 @@ from bot.areas import load_areas
 from bot.places import resolve_area
 from bot.privacy.redact import redact
 from bot.safeguarding import screen
+from bot.web.gateway import fallback_replies, safety_card
+import bot.privacy.retention
 screen("hello"); load_areas(); resolve_area("Gloucester"); redact("my son Tom")
+fallback_replies({"escalate": True, "immediate_danger": True, "categories": ["physical_abuse"]}, None, None)
+safety_card({"escalate": True}, None)
 
 def reap(*_):
     while True:
@@ -208,23 +213,12 @@ class Answer:
 
 
 @dataclass
-class CrashResult:
-    url: str
-    cycles: int
+class CrashResult(_h.CrashOutcome):
     answers: list[Answer] = field(default_factory=list)
     unanswered: int = 0  # messages still being retried when the people stopped
     failed_requests: int = 0  # requests that died with the app (connection reset/refused, timeouts)
-    kills: dict[str, int] = field(default_factory=dict)
     kills_mid_request: int = 0
-    drained_in: float = 0.0
-    outbox: dict[str, int] = field(default_factory=dict)
-    accepted: list[dict] = field(default_factory=list)
-    arrivals: list[dict] = field(default_factory=list)
-    stored: dict[str, dict] = field(default_factory=dict)
-    per_message: list[tuple] = field(default_factory=list)  # (message_id, turns, escalations)
-    elapsed: float = 0.0
     counters: dict[str, int] = field(default_factory=dict)
-    restart_s: list[float] = field(default_factory=list)  # from a web restart to its first answer
 
 
 class Person(threading.Thread):
@@ -325,10 +319,12 @@ def _env(workdir: Path, url: str, receiver: Receiver) -> dict:
 
 def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int = 3, gap: tuple[float, float] = (0.1, 0.6),
         seed: int = 1, max_seconds: float | None = None, drain_timeout: float = 30.0, receiver_faults: bool = True,
-        quiet_seconds: float = 0.0, log=None, preloaded: bool = True) -> CrashResult:
+        quiet_seconds: float = 0.0, log=None, preloaded: bool = True,
+        pause: tuple[float, float] = (0.01, 0.08)) -> CrashResult:
     """Run the web app and a worker, kill them ``cycles`` times (or until ``max_seconds``), drain, and collect.
     ``preloaded``: the web app and the worker are forked from the preloaded parent (``PRELOADED``); False
-    starts each as a new Python (``python -m bot.web``; seconds of imports before the app can answer)."""
+    starts each as a new Python (``python -m bot.web``; seconds of imports before the app can answer).
+    ``pause``: each person waits between this many seconds (drawn uniformly) after an answer."""
     from bot.escalation import EscalationStore
     from bot.web.storage import WebStore
 
@@ -368,7 +364,7 @@ def run(workdir: Path, url: str | None = None, *, cycles: int = 20, people: int 
     lock = threading.Lock()
     counters: Counter = Counter()
     stop = threading.Event()
-    persons = [Person(i, base, stop, result.answers, lock, counters, seed * 100 + i) for i in range(people)]
+    persons = [Person(i, base, stop, result.answers, lock, counters, seed * 100 + i, pause) for i in range(people)]
     for person in persons:
         person.start()
 
@@ -442,7 +438,7 @@ def check(result: CrashResult) -> list[str]:
     """Everything that went wrong, in words (an empty list: the guarantees held): the shared guarantees
     (harness.guarantee_problems), plus what the people saw: each answered escalation stored exactly once,
     each message answered once, the safety card on every escalating message and on no ordinary one."""
-    problems = guarantee_problems(result.stored, result.per_message, result.accepted, result.arrivals, result.outbox)
+    problems = guarantee_problems(result)
     by_mid: dict[str, tuple[int, int]] = {}
     for message_id, turns, escalations in result.per_message:
         mid = str(message_id).rsplit(":", 1)[-1]
@@ -464,14 +460,7 @@ def check(result: CrashResult) -> list[str]:
 
 def notify_seconds(result: CrashResult) -> list[float]:
     """Per stored escalation: from its commit to the first time the webhook receiver accepted it."""
-    import datetime as dt
-
-    first: dict[str, float] = {}
-    for a in result.accepted:
-        if a["event"] == "escalation.created":
-            first[a["escalation_id"]] = min(first.get(a["escalation_id"], a["at"]), a["at"])
-    return [first[i] - dt.datetime.fromisoformat(e["created_at"]).timestamp()
-            for i, e in result.stored.items() if i in first]
+    return _h.first_notification_seconds(result.accepted, result.stored)
 
 
 def summary(result: CrashResult) -> dict:
