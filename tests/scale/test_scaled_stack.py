@@ -37,7 +37,17 @@ def served_by(scaled, rows: list[dict]) -> list[str]:
 
 
 def logged(scaled, pool: str, uri: str) -> int:
-    return len([r for r in pool_log(scaled, pool) if r["uri"] == uri])
+    """How many rows the pool's log has for ``uri`` once the count has settled: nginx writes a request's line
+    just after sending its response, so the previous test's last line may still be on its way (counted
+    before it was written, it made a later slice one row too long)."""
+    count, since = -1, time.monotonic()
+    while True:
+        now = len([r for r in pool_log(scaled, pool) if r["uri"] == uri])
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= 0.3:
+            return count
+        time.sleep(0.05)
 
 
 def escalations(scaled) -> list[dict]:
