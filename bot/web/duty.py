@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import html
 import json
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -41,6 +43,7 @@ from bot.web.storage import DutyLogin, LockedOut, token_hash
 log = logging.getLogger("bot.web.duty")
 routes = web.RouteTableDef()
 LOGIN_NONCE_COOKIE = "eh_login"
+EXPIRED = "The form had expired. Reload the page and try again."
 _seen: dict[str, set[tuple[str, str]]] = {}  # per login: escalations (and status) whose view was logged
 
 
@@ -156,6 +159,14 @@ def _login_page(request: web.Request, message: str = "", status: int = 200, user
     return response
 
 
+async def logged_in(request: web.Request) -> tuple[str, DutyLogin]:
+    """(token, login) of the inbox's pages; without a login, to the login page."""
+    found = await current_login(request)
+    if found is None:
+        raise web.HTTPSeeOther("/duty/login")
+    return found
+
+
 @routes.get("/duty/login")
 async def login_form(request: web.Request) -> web.Response:
     if await current_login(request):
@@ -198,13 +209,10 @@ def _check_csrf(login: DutyLogin, given: str) -> bool:
 
 @routes.post("/duty/logout")
 async def logout(request: web.Request) -> web.Response:
-    found = await current_login(request)
-    if found is None:
-        raise web.HTTPSeeOther("/duty/login")
-    token, login = found
+    token, login = await logged_in(request)
     form = await request.post()
     if not _check_csrf(login, str(form.get("csrf", ""))):
-        return web.Response(status=403, text="The form had expired. Reload the page and try again.")
+        return web.Response(status=403, text=EXPIRED)
     await asyncio.to_thread(request.app[WEB_STORE].end_duty_session, token, login.user.username)
     _seen.pop(token_hash(token), None)
     response = web.Response(status=303, headers={"Location": "/duty/login"})
@@ -214,15 +222,12 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/duty")
 async def inbox(request: web.Request) -> web.Response:
-    found = await current_login(request)
-    if found is None:
-        raise web.HTTPSeeOther("/duty/login")
-    _token, login = found
+    _token, login = await logged_in(request)
     names = _area_names()
     areas = ", ".join(names.get(a, a) for a in login.user.areas)
     await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "inbox_opened", None, {"areas": list(login.user.areas)})
     roles = await asyncio.to_thread(roles_of, request.app[WEB_STORE], login.user.username)
-    return page("duty.html", csrf=login.csrf, username=login.user.username, areas=areas, **_nav(roles))
+    return _duty_page("duty.html", login, roles, "inbox", areas=areas)
 
 
 def _history(escalation_id: str, store) -> list[dict]:
@@ -324,8 +329,8 @@ async def _act(request: web.Request, action: str) -> web.Response:
     if not _check_csrf(login, str(form.get("csrf", ""))):
         await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "csrf_rejected", None, {"action": action})
         if wants_json:
-            return web.json_response({"error": "The form had expired. Reload the page and try again."}, status=403)
-        return web.Response(status=403, text="The form had expired. Reload the page and try again.")
+            return web.json_response({"error": EXPIRED}, status=403)
+        return web.Response(status=403, text=EXPIRED)
     escalation_id = request.match_info["id"]
     store = request.app[ESCALATIONS]
     escalation = await asyncio.to_thread(store.get, escalation_id)
@@ -372,35 +377,69 @@ async def close(request: web.Request) -> web.Response:
 # -- data protection requests and the manager view (roles) ------------------------------------------------------
 
 REFERENCE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+PAGES = ("inbox", "privacy", "report")  # the inbox's menu (templates/_duty_top.html)
 
 
-def _nav(roles: frozenset[str]) -> dict[str, str]:
-    return {"dpo_class": "" if "dpo" in roles else "hidden", "manager_class": "" if "manager" in roles else "hidden"}
+def _duty_page(name: str, login: DutyLogin, roles: frozenset[str], current: str, status: int = 200,
+               **values: object) -> web.Response:
+    """A page of the inbox with the shared top bar (who is logged in, log out) and menu: a role's page is
+    in the menu only for those who hold the role, and the page shown is marked as the current one."""
+    return page(name, status=status, csrf=login.csrf, username=login.user.username,
+                dpo_class="" if "dpo" in roles else "hidden", manager_class="" if "manager" in roles else "hidden",
+                **{f"{p}_current": "page" if p == current else "false" for p in PAGES}, **values)
 
 
-async def _with_role(request: web.Request, role: str) -> tuple[DutyLogin, frozenset[str]] | web.Response:
-    """The login if it holds ``role``; else the login page (not logged in) or a 403 page (logged, audited)."""
-    found = await current_login(request)
-    if found is None:
-        raise web.HTTPSeeOther("/duty/login")
-    _token, login = found
-    roles = await asyncio.to_thread(roles_of, request.app[WEB_STORE], login.user.username)
-    if role not in roles:
-        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "role_refused", None,
-                                {"role": role, "path": request.path})
-        return web.Response(status=403, content_type="text/html", charset="utf-8", text=(
-            "<!doctype html><html lang='en-GB'><meta charset='utf-8'><title>Not allowed</title>"
-            "<link rel='stylesheet' href='/static/app.css'><main class='duty' id='main'><h1>Not allowed</h1>"
-            f"<p>Your account does not have the {html.escape(role)} role ({html.escape(ROLES[role])}). An "
-            "administrator can give it with <code>earlyhelp privacy roles grant</code>.</p>"
-            "<p><a href='/duty'>Back to the escalations</a></p></main></html>"))
-    return login, roles
+@dataclass(frozen=True)
+class Period:
+    """The manager's choice of area and period, checked: ``message`` says what is wrong, else ''."""
+
+    area: str
+    start_text: str
+    end_text: str
+    start: dt.date | None
+    end: dt.date | None
+    message: str
+
+    def detail(self) -> dict[str, str]:
+        return {"area": self.area, "from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def _for_role(role: str, *, posted: bool = False, period: bool = False):
+    """The one check in front of each page of a role. Not logged in: to the login page. Without ``role``: a
+    403 page, audited. ``posted``: a form whose CSRF token must match the login's (else 403, audited), passed
+    on as a dict. ``period``: the manager's area and period from the query (``_report_query``).
+    The handler is called as ``handler(request, login, roles[, form][, period])``."""
+
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            _token, login = await logged_in(request)
+            web_store = request.app[WEB_STORE]
+            roles = await asyncio.to_thread(roles_of, web_store, login.user.username)
+            if role not in roles:
+                await asyncio.to_thread(web_store.log, login.user.username, "role_refused", None,
+                                        {"role": role, "path": request.path})
+                return _duty_page("refused.html", login, roles, "", status=403, role=role, meaning=ROLES[role])
+            extra: list[object] = []
+            if posted:
+                form = await request.post()
+                if not _check_csrf(login, str(form.get("csrf", ""))):
+                    await asyncio.to_thread(web_store.log, login.user.username, "csrf_rejected", None, {"action": "privacy"})
+                    return web.Response(status=403, text=EXPIRED)
+                extra.append({k: str(v) for k, v in form.items()})
+            if period:
+                extra.append(_report_query(request, login))
+            return await handler(request, login, roles, *extra)
+
+        return checked
+
+    return wrap
 
 
 def _privacy_page(login: DutyLogin, roles: frozenset[str], *, title: str = "Data protection requests",
                   result: str = "", show_form: bool = True, ref: str = "", status: int = 200) -> web.Response:
-    return page("privacy.html", status=status, csrf=login.csrf, username=login.user.username, title=title,
-                result=Markup(result), form_class="" if show_form else "hidden", ref=ref, **_nav(roles))
+    return _duty_page("privacy.html", login, roles, "privacy", status=status, title=title, result=Markup(result),
+                      form_class="" if show_form else "hidden", ref=ref)
 
 
 def _message(text: str, kind: str = "error") -> str:
@@ -432,24 +471,9 @@ def _find_conversation(request: web.Request, login: DutyLogin, ref: str):
     return sender, stored
 
 
-async def _privacy_form(request: web.Request) -> tuple[DutyLogin, frozenset[str], dict] | web.Response:
-    checked = await _with_role(request, "dpo")
-    if isinstance(checked, web.Response):
-        return checked
-    login, roles = checked
-    form = await request.post()
-    if not _check_csrf(login, str(form.get("csrf", ""))):
-        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "csrf_rejected", None, {"action": "privacy"})
-        return web.Response(status=403, text="The form had expired. Reload the page and try again.")
-    return login, roles, {k: str(v) for k, v in form.items()}
-
-
 @routes.get("/duty/privacy")
-async def privacy_requests(request: web.Request) -> web.Response:
-    checked = await _with_role(request, "dpo")
-    if isinstance(checked, web.Response):
-        return checked
-    login, roles = checked
+@_for_role("dpo")
+async def privacy_requests(request: web.Request, login: DutyLogin, roles: frozenset[str]) -> web.Response:
     await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "privacy_page_opened")
     ref = request.query.get("ref", "").strip()  # from an escalation's link in the inbox
     return _privacy_page(login, roles, ref=ref if REFERENCE.match(ref) else "")
@@ -461,14 +485,11 @@ def _counts_table(rows: list[tuple[str, int]]) -> str:
 
 
 @routes.post("/duty/privacy/erase")
-async def privacy_erase(request: web.Request) -> web.Response:
+@_for_role("dpo", posted=True)
+async def privacy_erase(request: web.Request, login: DutyLogin, roles: frozenset[str], form: dict) -> web.Response:
     """Without ``confirm=yes``: what would be erased and kept, and a button to confirm. With it: erase."""
     from bot.privacy.erase import SAFEGUARDING_NOTE, erase_conversation, session_hash
 
-    checked = await _privacy_form(request)
-    if isinstance(checked, web.Response):
-        return checked
-    login, roles, form = checked
     web_store = request.app[WEB_STORE]
     ref = form.get("ref", "")[:300]
     try:
@@ -519,15 +540,12 @@ async def privacy_erase(request: web.Request) -> web.Response:
 
 
 @routes.post("/duty/privacy/export")
-async def privacy_export(request: web.Request) -> web.Response:
+@_for_role("dpo", posted=True)
+async def privacy_export(request: web.Request, login: DutyLogin, roles: frozenset[str], form: dict) -> web.Response:
     """Everything stored about one conversation, as a JSON file (the CLI's ``privacy export``), audited."""
     from bot.privacy.erase import session_hash
     from bot.privacy.export import export_conversation
 
-    checked = await _privacy_form(request)
-    if isinstance(checked, web.Response):
-        return checked
-    login, roles, form = checked
     ref = form.get("ref", "")[:300]
     try:
         sender, _stored = await asyncio.to_thread(_find_conversation, request, login, ref)
@@ -543,8 +561,8 @@ async def privacy_export(request: web.Request) -> web.Response:
                         charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _report_query(request: web.Request, login: DutyLogin) -> tuple[str, str, str, dt.date | None, dt.date | None, str]:
-    """(area, from as given, to as given, start, end, message): the manager's choice, checked."""
+def _report_query(request: web.Request, login: DutyLogin) -> Period:
+    """The manager's choice of area and period from the query, checked."""
     areas = list(login.user.areas)
     today = dt.datetime.now(dt.timezone.utc).date()
     area = request.query.get("area", areas[0] if areas else "")
@@ -561,59 +579,55 @@ def _report_query(request: web.Request, login: DutyLogin) -> tuple[str, str, str
         message = "Choose a period of at most ten years."
     if area not in areas:
         message = message or "You can see the figures of your own areas only."
-    return area, start_text, end_text, start, end, message
+    return Period(area, start_text, end_text, start, end, message)
+
+
+async def _figures(request: web.Request, login: DutyLogin, period: Period, action: str) -> list:
+    """The report's figures for a checked period; the viewing is written to the access log as ``action``."""
+    from bot.report import figures
+
+    rows = await asyncio.to_thread(figures, period.area, period.start, period.end, engine=request.app[ESCALATIONS].engine)
+    await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, action, None, period.detail())
+    return rows
 
 
 @routes.get("/duty/report.csv")
-async def manager_csv(request: web.Request) -> web.Response:
+@_for_role("manager", period=True)
+async def manager_csv(request: web.Request, login: DutyLogin, _roles: frozenset[str], period: Period) -> web.Response:
     """The same figures as a CSV file (the report's report.csv), counts below 5 shown as <5."""
     import io
 
-    from bot.report import figures, write_csv
+    from bot.report import write_csv
 
-    checked = await _with_role(request, "manager")
-    if isinstance(checked, web.Response):
-        return checked
-    login, _roles = checked
-    area, _s, _e, start, end, message = _report_query(request, login)
-    if message:
-        return web.Response(status=400, text=message)
-    rows = await asyncio.to_thread(figures, area, start, end, engine=request.app[ESCALATIONS].engine)
+    if period.message:
+        return web.Response(status=400, text=period.message)
     out = io.StringIO()
-    write_csv(rows, out)
-    await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "report_downloaded", None,
-                            {"area": area, "from": start.isoformat(), "to": end.isoformat()})
-    name = f"early-help-{area}-{start.isoformat()}-to-{end.isoformat()}.csv"
+    write_csv(await _figures(request, login, period, "report_downloaded"), out)
+    name = f"early-help-{period.area}-{period.start.isoformat()}-to-{period.end.isoformat()}.csv"
     return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @routes.get("/duty/report")
-async def manager_view(request: web.Request) -> web.Response:
+@_for_role("manager", period=True)
+async def manager_view(request: web.Request, login: DutyLogin, roles: frozenset[str], period: Period) -> web.Response:
     """The commissioners' report for one of the manager's areas and a period, charts included."""
     from urllib.parse import urlencode
 
-    from bot.report import body_html, figures
+    from bot.report import body_html
 
-    checked = await _with_role(request, "manager")
-    if isinstance(checked, web.Response):
-        return checked
-    login, roles = checked
     names = _area_names()
-    areas = list(login.user.areas)
-    area, start_text, end_text, start, end, message = _report_query(request, login)
-    status = 400 if message else 200
+    area, message = period.area, period.message
     options = "".join(f"<option value='{html.escape(a, quote=True)}'{' selected' if a == area else ''}>"
-                      f"{html.escape(names.get(a, a))}</option>" for a in areas)
+                      f"{html.escape(names.get(a, a))}</option>" for a in login.user.areas)
     body = ""
     if not message:
-        rows = await asyncio.to_thread(figures, area, start, end, engine=request.app[ESCALATIONS].engine)
+        rows = await _figures(request, login, period, "report_viewed")
         body = await asyncio.to_thread(body_html, rows, inline_svg=False, level=3)
-        query = html.escape(urlencode({"area": area, "from": start.isoformat(), "to": end.isoformat()}), quote=True)
+        query = html.escape(urlencode(period.detail()), quote=True)
         body = (f"<p><a href='/duty/report.csv?{query}' download>Download these figures as a CSV file</a></p>" + body)
-        await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "report_viewed", None,
-                                {"area": area, "from": start.isoformat(), "to": end.isoformat()})
-    return page("report.html", status=status, csrf=login.csrf, username=login.user.username, options=Markup(options),
-                start=start.isoformat() if start else start_text[:10], end=end.isoformat() if end else end_text[:10],
-                message=message, message_class="error" if message else "hidden", figures=Markup(body),
-                figures_class="hidden" if message else "", area_name=names.get(area, area), **_nav(roles))
+    return _duty_page("report.html", login, roles, "report", status=400 if message else 200, options=Markup(options),
+                      start=period.start.isoformat() if period.start else period.start_text[:10],
+                      end=period.end.isoformat() if period.end else period.end_text[:10],
+                      message=message, message_class="error" if message else "hidden", figures=Markup(body),
+                      figures_class="hidden" if message else "", area_name=names.get(area, area))

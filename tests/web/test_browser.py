@@ -382,6 +382,26 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.wait_for_url(base + "/duty")
 
 
+def add_role_holder(settings, username: str, areas: list[str], role: str) -> str:
+    """A duty account holding ``role`` (dpo or manager); returns its password."""
+    from bot.web.duty import grant_role
+    from bot.web.storage import WebStore
+
+    password = add_duty_user(settings, username, areas)
+    store = WebStore.open(settings.database_url)
+    grant_role(store, username, role, by="test")
+    store.dispose()
+    return password
+
+
+def inbox_axe_violations(browser, base: str, username: str, password: str, path: str) -> list[dict]:
+    """axe-core's serious problems on an inbox page as ``username`` sees it (CSP off in that browser, for axe)."""
+    page = browser(bypass_csp=True).new_page()
+    log_in(page, base, username, password)
+    page.goto(base + path)
+    return axe_violations(page)
+
+
 def test_a_duty_worker_sees_a_new_escalation_live_and_acknowledges_it(make_settings, serve, browser):
     settings = make_settings(sse_poll_seconds=0.5)
     server = serve(settings)
@@ -454,14 +474,11 @@ def blue_pixels(png: bytes) -> int:
 
 
 def test_a_manager_sees_the_reports_charts_in_the_inbox(make_settings, serve, browser):
-    from bot.web.duty import grant_role
-    from bot.web.storage import WebStore
     from tests.web.test_manager_view import made_up_events
 
     settings = make_settings()
     made_up_events(settings.database_url)
-    password = add_duty_user(settings, "mo.manager", ["gloucestershire", "buckinghamshire"])
-    grant_role(WebStore.open(settings.database_url), "mo.manager", "manager", by="test")
+    password = add_role_holder(settings, "mo.manager", ["gloucestershire", "buckinghamshire"], "manager")
     server = serve(settings)
     page = browser().new_page()
     errors = csp_errors(page)
@@ -485,17 +502,12 @@ def test_a_manager_sees_the_reports_charts_in_the_inbox(make_settings, serve, br
     assert errors == []
     page.set_viewport_size({"width": 320, "height": 640})  # a small phone, or 400% zoom: no sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
-    axe_page = browser(bypass_csp=True).new_page()
-    log_in(axe_page, server.url, "mo.manager", password)
-    axe_page.goto(server.url + "/duty/report?area=gloucestershire&from=2026-11-01&to=2026-11-30")
-    assert axe_violations(axe_page) == []
+    path = "/duty/report?area=gloucestershire&from=2026-11-01&to=2026-11-30"
+    assert inbox_axe_violations(browser, server.url, "mo.manager", password, path) == []
 
 
 def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settings, serve, browser):
     import sqlalchemy as sa
-
-    from bot.web.duty import grant_role
-    from bot.web.storage import WebStore
 
     settings = make_settings()
     server = serve(settings)
@@ -504,8 +516,7 @@ def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settin
     exchange(person, "we live in Stroud")
     exchange(person, "my dad hits me")
     (escalation,) = open_store(settings).list()
-    password = add_duty_user(settings, "dpo.sam", ["gloucestershire"])
-    grant_role(WebStore.open(settings.database_url), "dpo.sam", "dpo", by="test")
+    password = add_role_holder(settings, "dpo.sam", ["gloucestershire"], "dpo")
     page = browser().new_page()
     errors = csp_errors(page)
     log_in(page, server.url, "dpo.sam", password)
@@ -526,10 +537,7 @@ def test_a_dpo_erases_a_conversation_from_the_inbox_after_confirming(make_settin
         actors = conn.execute(sa.text("SELECT actor FROM privacy_audit WHERE action = 'conversation_erased'")).scalars().all()
     assert actors == ["duty:dpo.sam"]
     assert errors == []
-    axe_page = browser(bypass_csp=True).new_page()
-    log_in(axe_page, server.url, "dpo.sam", password)
-    axe_page.goto(server.url + "/duty/privacy")
-    assert axe_violations(axe_page) == []
+    assert inbox_axe_violations(browser, server.url, "dpo.sam", password, "/duty/privacy") == []
 
 
 def test_the_widget_sends_only_a_return_flag_and_forgets_it_on_delete(make_settings, serve, browser):

@@ -218,3 +218,69 @@ async def test_the_case_system_api_with_a_bearer_token(make_settings, client_for
     assert (await client.post("/api/escalations/nope/ack", headers=auth)).status == 404
     doc = await (await client.get("/api/escalations?status=open", headers=auth)).json()
     assert doc["escalations"] == []
+
+
+# -- the pages' shared chrome (bot.web.pages parts) ---------------------------------------------------------------
+
+
+async def test_every_inbox_page_has_the_one_top_bar_and_marks_itself_in_the_menu(make_settings, client_for):
+    from bot.web.duty import grant_role
+    from bot.web.storage import WebStore
+
+    settings = make_settings()
+    password = add_duty_user(settings, "mo.both", ["gloucestershire"])
+    store = WebStore.open(settings.database_url)
+    for role in ("dpo", "manager"):
+        grant_role(store, "mo.both", role, by="test")
+    client = await client_for(settings)
+    await login(client, "mo.both", password)
+    csrf = await inbox_csrf(client)
+    for path, current in [("/duty", "/duty"), ("/duty/privacy", "/duty/privacy"), ("/duty/report", "/duty/report"),
+                          ("/duty/report?area=nowhere", "/duty/report")]:  # the last a 400 page: the same chrome
+        page = await (await client.get(path)).text()
+        assert page.count('<header class="topbar">') == 1 and page.count('<nav class="duty-nav"') == 1, path
+        assert page.count('<link rel="stylesheet" href="/static/app.css">') == 1 and "{{" not in page
+        assert "Logged in as <strong>mo.both</strong>" in page
+        assert f'<form method="post" action="/duty/logout">\n    <input type="hidden" name="csrf" value="{csrf}">' in page
+        links = re.findall(r'<a href="(/duty[^"]*)"(?: class="([^"]*)")? aria-current="(page|false)">', page)
+        assert [(href, cls) for href, cls, _ in links] == [("/duty", ""), ("/duty/privacy", ""), ("/duty/report", "")]
+        assert [href for href, _, mark in links if mark == "page"] == [current], path
+
+
+async def test_a_page_refused_for_a_role_has_the_top_bar_and_hides_the_roles_pages(make_settings, client_for):
+    settings = make_settings()
+    password = add_duty_user(settings, "pat", ["gloucestershire"])
+    client = await client_for(settings)
+    await login(client, "pat", password)
+    response = await client.get("/duty/report")
+    page = await response.text()
+    assert response.status == 403 and response.content_type == "text/html"
+    assert "does not have the manager role (see the commissioners&#x27; figures" in page
+    assert "Logged in as <strong>pat</strong>" in page
+    assert '<a href="/duty/privacy" class="hidden"' in page and '<a href="/duty/report" class="hidden"' in page
+    assert 'aria-current="page"' not in page
+
+
+def test_template_parts_are_joined_once_and_values_never_read_as_parts(tmp_path, monkeypatch):
+    from bot.web import pages
+
+    (tmp_path / "_top.html").write_text("<header>{{who}}</header>\n{{> _inner.html}}\n")
+    (tmp_path / "_inner.html").write_text("<nav>{{where}}</nav>\n")
+    (tmp_path / "one.html").write_text("{{> _top.html}}\n<main>{{body}}</main>\n")
+    (tmp_path / "loop.html").write_text("{{> loop.html}}\n")
+    (tmp_path / "odd.html").write_text("{{> ../one.html}} {{>_inner.html}}")
+    monkeypatch.setattr(pages, "TEMPLATES", tmp_path)
+    pages._template.cache_clear()
+    try:
+        hostile = "{{> _inner.html}} {{who}} <script>"
+        assert pages.render("one.html", who="<b>", where="x", body=hostile) == (
+            "<header>&lt;b&gt;</header>\n<nav>x</nav>\n<main>{{&gt; _inner.html}} {{who}} &lt;script&gt;</main>\n")
+        assert pages.render("one.html", who="a", where=pages.Markup("<i>made</i>"), body="") == (
+            "<header>a</header>\n<nav><i>made</i></nav>\n<main></main>\n")
+        with pytest.raises(KeyError, match="where"):
+            pages.render("one.html", who="a", body="")  # a part's field is required like the page's own
+        with pytest.raises(ValueError, match="deeper"):
+            pages.render("loop.html")
+        assert pages.render("odd.html", where="w") == "{{> ../one.html}} <nav>w</nav>\n"  # only a name in templates/
+    finally:
+        pages._template.cache_clear()

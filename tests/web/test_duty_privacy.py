@@ -4,6 +4,7 @@ PostgreSQL cluster."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import http.cookiejar
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,33 @@ async def two_conversations(settings, client_for) -> tuple[dict, str]:
     return esc, other_session
 
 
+@dataclass
+class Request:
+    """Two conversations (``two_conversations``) and a data protection officer of one area, logged in."""
+
+    settings: object
+    esc: dict
+    other: str
+    client: object
+    csrf: str
+    username: str
+
+
+@pytest.fixture
+def dpo_request(make_settings, client_for, tmp_path):
+    async def make(username: str, area: str = "gloucestershire") -> Request:
+        settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
+        esc, other = await two_conversations(settings, client_for)
+        password = add_duty_user(settings, username, [area])
+        grant_role(web_store(settings), username, "dpo", by="test")
+        client = await client_for(settings)
+        await login(client, username, password)
+        csrf = FORM_CSRF.search(await (await client.get("/duty/privacy")).text()).group(1)
+        return Request(settings, esc, other, client, csrf, username)
+
+    return make
+
+
 async def test_privacy_pages_need_a_login_and_the_dpo_role(make_settings, client_for, tmp_path):
     settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
     esc, _other = await two_conversations(settings, client_for)
@@ -143,15 +172,10 @@ def test_roles_are_named_and_only_for_existing_accounts(make_settings):
     assert [r["action"] for r in store.access_log("kim")][-2:] == ["role_granted", "role_granted"]
 
 
-async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(make_settings, client_for, tmp_path):
-    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
-    esc, other = await two_conversations(settings, client_for)
-    password = add_duty_user(settings, "dpo.sam", ["gloucestershire"])
-    grant_role(web_store(settings), "dpo.sam", "dpo", by="test")
-    client = await client_for(settings)
-    await login(client, "dpo.sam", password)
+async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(dpo_request):
+    asked = await dpo_request("dpo.sam")
+    settings, esc, other, client, csrf = asked.settings, asked.esc, asked.other, asked.client, asked.csrf
     page = await (await client.get(f"/duty/privacy?ref={esc['id']}")).text()  # the link on the escalation's card
-    csrf = FORM_CSRF.search(page).group(1)
     assert "safeguarding records policy" in page and f'value="{esc["id"]}"' in page
     page = await (await client.get("/duty/privacy", params={"ref": '"><script>x</script>'})).text()
     assert "<script>x" not in page and 'name="ref" type="text" required maxlength="200" autocomplete="off" spellcheck="false" value=""' in page
@@ -197,14 +221,9 @@ async def test_erase_shows_what_goes_asks_to_confirm_then_erases_like_the_cli(ma
     assert "<td>messages the web app recorded</td><td>0</td>" in await response.text()
 
 
-async def test_export_gives_a_file_of_what_is_stored_and_is_audited(make_settings, client_for, tmp_path):
-    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
-    esc, other = await two_conversations(settings, client_for)
-    password = add_duty_user(settings, "dpo.ash", ["gloucestershire"])
-    grant_role(web_store(settings), "dpo.ash", "dpo", by="test")
-    client = await client_for(settings)
-    await login(client, "dpo.ash", password)
-    csrf = FORM_CSRF.search(await (await client.get("/duty/privacy")).text()).group(1)
+async def test_export_gives_a_file_of_what_is_stored_and_is_audited(dpo_request):
+    asked = await dpo_request("dpo.ash")
+    settings, esc, client, csrf = asked.settings, asked.esc, asked.client, asked.csrf
     response = await client.post("/duty/privacy/export", data={"csrf": csrf, "ref": esc["id"]})
     assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Content-Disposition"].startswith('attachment; filename="conversation-')
@@ -220,25 +239,24 @@ async def test_export_gives_a_file_of_what_is_stored_and_is_audited(make_setting
     assert len(open_store(settings).messages(esc["session_id"])) == 2  # exporting erases nothing
 
 
-async def test_other_areas_unknown_and_malformed_references_are_refused(make_settings, client_for, tmp_path):
-    settings = make_settings(tracker_url=f"sqlite:///{tmp_path / 'tracker.db'}")
-    esc, _other = await two_conversations(settings, client_for)
-    password = add_duty_user(settings, "dpo.bucks", ["buckinghamshire"])
-    grant_role(web_store(settings), "dpo.bucks", "dpo", by="test")
-    client = await client_for(settings)
-    await login(client, "dpo.bucks", password)
-    csrf = FORM_CSRF.search(await (await client.get("/duty/privacy")).text()).group(1)
-    for action in ("erase", "export"):
-        response = await client.post(f"/duty/privacy/{action}", data={"csrf": csrf, "ref": esc["id"], "confirm": "yes"})
-        assert response.status == 404 and "in your areas" in await response.text()
-    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": "web-0123456789abcdef", "confirm": "yes"})
-    assert response.status == 404 and "Nothing is stored" in await response.text()
-    response = await client.post("/duty/privacy/erase", data={"csrf": csrf, "ref": "<script>alert(1)</script>"})
+@pytest.mark.parametrize("action, ref, confirm, status, says", [
+    ("erase", "ESCALATION", "yes", 404, "No conversation with that reference in your areas."),  # another area's
+    ("export", "ESCALATION", None, 404, "No conversation with that reference in your areas."),
+    ("erase", "web-0123456789abcdef", "yes", 404, "Nothing is stored under that reference"),
+    ("erase", "<script>alert(1)</script>", None, 400, "Give a conversation id (it starts web-)"),
+])
+async def test_other_areas_unknown_and_malformed_references_are_refused(dpo_request, action, ref, confirm, status, says):
+    asked = await dpo_request("dpo.bucks", "buckinghamshire")
+    ref = asked.esc["id"] if ref == "ESCALATION" else ref
+    fields = {"csrf": asked.csrf, "ref": ref, **({"confirm": confirm} if confirm else {})}
+    response = await asked.client.post(f"/duty/privacy/{action}", data=fields)
     page = await response.text()
-    assert response.status == 400 and "<script>alert" not in page and "&lt;script&gt;" in page
-    assert len(open_store(settings).messages(esc["session_id"])) == 2
-    engine = sa.create_engine(settings.database_url)
-    assert [r for r in erasures(engine) if r["action"] == "conversation_erased"] == []
+    assert response.status == status and f'<p class="error" role="alert">{says}' in page
+    assert "<script>alert" not in page and f'value="{html.escape(ref, quote=True)}"' in page  # put back, escaped
+    assert len(open_store(asked.settings).messages(asked.esc["session_id"])) == 2
+    engine = sa.create_engine(asked.settings.database_url)
+    assert [r for r in erasures(engine) if r["action"].startswith("conversation_")] == []
+    engine.dispose()
 
 
 # -- the CLI on PostgreSQL --------------------------------------------------------------------------------------
