@@ -159,10 +159,13 @@ def _login_page(request: web.Request, message: str = "", status: int = 200, user
     return response
 
 
-async def logged_in(request: web.Request) -> tuple[str, DutyLogin]:
-    """(token, login) of the inbox's pages; without a login, to the login page."""
+async def logged_in(request: web.Request, answer_json: bool = False) -> tuple[str, DutyLogin]:
+    """(token, login) of the inbox's pages; without a login, to the login page (``answer_json``: a 401 in JSON,
+    for the inbox's own script)."""
     found = await current_login(request)
     if found is None:
+        if answer_json:
+            raise web.HTTPUnauthorized(text=json.dumps({"error": "Please log in again."}), content_type="application/json")
         raise web.HTTPSeeOther("/duty/login")
     return found
 
@@ -273,20 +276,14 @@ def _visible_list(login: DutyLogin, store, web_store, token: str) -> list[dict]:
 
 @routes.get("/duty/escalations")
 async def escalations_json(request: web.Request) -> web.Response:
-    found = await current_login(request)
-    if found is None:
-        return web.json_response({"error": "Please log in again."}, status=401)
-    token, login = found
+    token, login = await logged_in(request, answer_json=True)
     items = await asyncio.to_thread(_visible_list, login, request.app[ESCALATIONS], request.app[WEB_STORE], token)
     return web.json_response({"escalations": items, "user": login.user.username, "areas": list(login.user.areas)})
 
 
 @routes.get("/duty/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    found = await current_login(request)
-    if found is None:
-        return web.json_response({"error": "Please log in again."}, status=401)
-    token, _login = found
+    token, _login = await logged_in(request, answer_json=True)
     broadcaster = request.app[BROADCASTER]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
@@ -318,13 +315,8 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def _act(request: web.Request, action: str) -> web.Response:
-    found = await current_login(request)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
-    if found is None:
-        if wants_json:
-            return web.json_response({"error": "Please log in again."}, status=401)
-        raise web.HTTPSeeOther("/duty/login")
-    _token, login = found
+    _token, login = await logged_in(request, answer_json=wants_json)
     form = await request.post()
     if not _check_csrf(login, str(form.get("csrf", ""))):
         await asyncio.to_thread(request.app[WEB_STORE].log, login.user.username, "csrf_rejected", None, {"action": action})

@@ -189,12 +189,18 @@ def test_service_cards_show_every_field_the_card_carries(make_settings, serve, b
     assert errors == []
 
 
-def test_quick_exit_button_replaces_the_page_in_history(make_settings, serve, browser):
+def chat_with_a_way_out(make_settings, serve, browser):
+    """The widget in a fresh browser whose quick-exit site is answered locally; returns (server, page)."""
     server = serve(make_settings())
     context = browser()
     neutral_site(context)
     page = context.new_page()
     page.goto(server.url + "/")
+    return server, page
+
+
+def test_quick_exit_button_replaces_the_page_in_history(make_settings, serve, browser):
+    server, page = chat_with_a_way_out(make_settings, serve, browser)
     send(page, "something private")
     expect(page.locator(".from-bot").last).to_be_visible(timeout=5000)
     started = time.monotonic()
@@ -206,11 +212,7 @@ def test_quick_exit_button_replaces_the_page_in_history(make_settings, serve, br
 
 
 def test_quick_exit_by_pressing_escape_twice(make_settings, serve, browser):
-    server = serve(make_settings())
-    context = browser()
-    neutral_site(context)
-    page = context.new_page()
-    page.goto(server.url + "/")
+    server, page = chat_with_a_way_out(make_settings, serve, browser)
     page.get_by_label("Your message").fill("typing something")
     page.keyboard.press("Escape")
     page.wait_for_timeout(1200)  # one press, then a pause: still here

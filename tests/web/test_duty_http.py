@@ -43,8 +43,13 @@ async def test_the_inbox_needs_a_login(make_settings, client_for):
     client = await client_for(make_settings())
     response = await client.get("/duty", allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/duty/login"
-    assert (await client.get("/duty/escalations")).status == 401
-    assert (await client.get("/duty/events")).status == 401
+    for path in ("/duty/escalations", "/duty/events"):  # the inbox's script is told in JSON, and goes to log in
+        response = await client.get(path)
+        assert response.status == 401 and await response.json() == {"error": "Please log in again."}
+    response = await client.post("/duty/escalations/x/ack", headers={"Accept": "application/json"})
+    assert response.status == 401 and (await response.json())["error"] == "Please log in again."
+    response = await client.post("/duty/escalations/x/ack", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/duty/login"
 
 
 async def test_login_form_csrf_is_required(make_settings, client_for):
