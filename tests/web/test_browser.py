@@ -115,7 +115,7 @@ def test_hostile_text_from_the_server_and_the_person_is_shown_as_text(make_setti
 
 def as_rasa_sends(reply: dict) -> list[dict]:
     """A reply made by ``bot.replies`` as Rasa's REST channel returns it: the text with its buttons, then the card."""
-    return [{"text": reply["text"], "buttons": reply["buttons"]}, {"custom": reply["custom"]}]
+    return [{"text": reply["text"], "buttons": reply.get("buttons", [])}, {"custom": reply["custom"]}]
 
 
 # Search results shaped as the directory returns them (directory/search.py), made into cards by bot.replies
@@ -135,12 +135,18 @@ RESULTS = [
 ]
 
 
-def test_service_cards_show_every_field_the_card_carries(make_settings, serve, browser, rasa_in_thread):
-    from bot.replies import service_cards
+def test_service_cards_and_the_pathway_show_every_field_they_carry(make_settings, serve, browser, rasa_in_thread):
+    """A professional's answer: the pathway (as bot.replies.level_answer makes it) and then the service cards."""
+    import datetime as dt
 
+    from bot.pathways import pathway_report, render_pathway
+    from bot.replies import say, service_cards
+
+    doc = pathway_report("buckinghamshire", 4, dt.datetime(2026, 11, 29, 22, 0, tzinfo=dt.timezone.utc))  # a Sunday night
     reply = service_cards(RESULTS, "Services that may help:")
     cards = reply["custom"]["services"]
-    recorder = rasa_in_thread(reply=as_rasa_sends(reply))
+    recorder = rasa_in_thread(reply=as_rasa_sends(say(render_pathway(doc), custom={"type": "pathway", "pathway": doc}))
+                              + as_rasa_sends(reply))
     server = serve(make_settings(rasa_url=recorder.url))
     page = browser(viewport={"width": 375, "height": 740}).new_page()
     errors = csp_errors(page)
@@ -184,6 +190,25 @@ def test_service_cards_show_every_field_the_card_carries(make_settings, serve, b
     assert "incomplete" in group.get_attribute("class")
 
     expect(answer.get_by_role("button", name="Show more")).to_be_visible()
+
+    pathway = page.locator(".pathway-card")
+    expect(pathway.get_by_role("heading", level=3)).to_have_text(f"Buckinghamshire: level 4 ({doc['label']})")
+    expect(pathway.locator("ol > li")).to_have_text(doc["steps"])
+    for t in doc["timescales"]:
+        expect(value(pathway, "Timescale: " + t["what"])).to_have_text(t["within"])
+    contacts = pathway.get_by_role("list", name="Who to contact").locator(":scope > li")
+    expect(contacts).to_have_count(len(doc["contacts"]))
+    for item, contact in zip(contacts.all(), doc["contacts"]):
+        expect(item.locator("strong")).to_have_text(contact["name"])
+        expect(item).to_contain_text(contact["role"])
+        expect(value(item, "Hours")).to_have_text(contact["hours"])
+        expect(value(item, "When I answered")).to_have_text("Open" if contact["answering_now"] else "Closed")
+        tel = "tel:" + re.sub(r"[^0-9+]", "", contact["phone"])
+        assert item.get_by_role("link", name=contact["phone"]).get_attribute("href") == tel
+        if contact["url"]:
+            assert item.get_by_role("link", name=contact["url"]).get_attribute("href") == contact["url"]
+    assert [c["answering_now"] for c in doc["contacts"]] == [True, False]  # out of hours: the duty team first
+    expect(value(pathway, "Source")).to_have_text(doc["source"])
     assert page.evaluate("document.documentElement.scrollWidth") <= 375  # fits a phone
     assert page.evaluate("window.__pwned") is None
     assert errors == []

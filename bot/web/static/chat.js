@@ -236,16 +236,40 @@
     (Array.isArray(doc.timescales) ? doc.timescales : []).forEach(function (t) {
       if (t && t.what) field(list, "Timescale: " + t.what, t.within);
     });
-    (Array.isArray(doc.contacts) ? doc.contacts : []).forEach(function (c) {
-      if (!c) return;
-      if (c.phone) field(list, c.name || "Contact", c.phone, "tel");
-      else if (c.url) field(list, c.name || "Contact", c.url, "url");
-      else field(list, c.name || "Contact", c.email, "email");
-    });
-    field(list, "Source", doc.source);
     card.appendChild(list);
+    var contacts = (Array.isArray(doc.contacts) ? doc.contacts : []).filter(function (c) { return c && typeof c === "object"; });
+    if (contacts.length) {
+      var id = "pathway-" + (++cardCount);
+      var heading = el("h4", null, "Who to contact");
+      heading.id = id;
+      card.appendChild(heading);
+      var ul = el("ul", "pathway-contacts");
+      ul.setAttribute("aria-labelledby", id);
+      contacts.forEach(function (c) { ul.appendChild(pathwayContact(c)); });
+      card.appendChild(ul);
+    }
+    var source = el("dl");
+    field(source, "Source", doc.source);
+    card.appendChild(source);
     card.appendChild(el("p", "danger", "If a child is in immediate danger, call 999."));
     return card;
+  }
+
+  /* One contact of a pathway: who it is and what for, every way to reach it, its hours, and whether it
+   * was open when this answer was given. */
+  function pathwayContact(c) {
+    var li = el("li");
+    li.appendChild(el("strong", null, c.name || "Contact"));
+    if (c.role) li.appendChild(document.createTextNode(": " + c.role));
+    var list = el("dl");
+    field(list, "Phone", c.phone, "tel", c.tel);
+    field(list, "Email", c.email, "email");
+    field(list, "Website", c.url, "url");
+    field(list, "Hours", c.hours);
+    if (typeof c.answering_now === "boolean") field(list, "When I answered", c.answering_now ? "Open" : "Closed");
+    field(list, "Note", c.phone_note);
+    li.appendChild(list);
+    return li;
   }
 
   /* The safeguarding interrupt: 999 and who to call now, first and as links a phone can dial. */
