@@ -25,12 +25,14 @@ from directory import schema as t
 from directory import store
 from directory.feeds import Problem, RawRecord, read_path
 from directory.hours import NOT_STATED, describe, local_moment, open_at
-from directory.index import Catalog, area_bit, audience_bit, category_bit, dense_search, index_dir, load_catalog, one_blas_thread
+from directory.index import (Catalog, SqliteReader, area_bit, audience_bit, category_bit, dense_search, index_dir, load_catalog,
+                             one_blas_thread, sqlite_path)
 from directory.lexical import stem, terms
 from directory import quality
 from directory.records import RecordError, Service, service_from_oruk, service_to_oruk
 from directory.sanitise import clean_control
-from directory.vocab import AUDIENCES, CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, SELF_CONTACT_MIN_AGE, check_area, known_area_ids
+from directory.vocab import (AUDIENCES, CATEGORIES, MAX_AGE, MAX_K, MAX_QUERY_CHARS, NATIONAL, SELF_CONTACT_MIN_AGE, check_area,
+                             implied_ages, known_area_ids)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ AGE_BONUS = 0.0005  # a service whose stated ages include the child's (see rank)
 EARLY_YEARS_MAX_AGE = 5  # the early_years category is for under-fives
 MAX_PAIRS_SHOWN = 20  # near-duplicate pairs listed in an import's answer (all are in the report file)
 SELF_FIT_SIMILARITY = 0.08  # how close to the best meaning a self-contact service must be to count a shared word
+SELF_CLEAR_SIMILARITY = 0.35  # ... and, sharing no word with the query, how close in its own right (see _rank)
 WEAK_SIMILARITY = 0.3  # below this, with no query word in common, a result is marked ``weak_match``
 
 
@@ -99,9 +102,9 @@ def _who_for(s: Service, ages: tuple[int, int] | None) -> str | None:
 @lru_cache(maxsize=4096)
 def _haystack(search_text: str) -> frozenset[str]:
     """The words of a service's text and their stems, to say which query words it mentions."""
-    words = {stem(w) for w in search_text.lower().replace("'", "").split()}
-    words |= {stem(w.strip(".,;:()!?\"")) for w in search_text.lower().split()}
-    return frozenset(words)
+    lower = search_text.lower()
+    raw = set(lower.replace("'", "").split()) | {w.strip(".,;:()!?\"") for w in lower.split()}
+    return frozenset(stem(w) for w in raw)  # each distinct word stemmed once
 
 
 def _on_behalf_bits() -> int:
@@ -173,6 +176,11 @@ class Directory:
         self.fusion = "rrf"
         self._catalog: Catalog | None = None
         self._lock = threading.RLock()
+        # SQLite: a plain connection for the reads every search makes (see SqliteReader); the store's
+        # data_version when the catalog was last known current (None: ask the store for its generation)
+        path = sqlite_path(url) if engine.dialect.name == "sqlite" else None
+        self._reader: SqliteReader | None = SqliteReader(path) if path else None
+        self._seen_version: tuple[int, int] | None = None
 
     # ---- opening --------------------------------------------------------------------------------
     @classmethod
@@ -197,6 +205,8 @@ class Directory:
         return directory
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.engine.dispose()
 
     def seed(self, folder: Path | None = None) -> dict[str, Any] | None:
@@ -356,12 +366,18 @@ class Directory:
     def catalog(self) -> Catalog:
         """The search index, loaded on first use and reloaded when another process changed the store."""
         with self._lock:
+            # Read before the generation: a commit after this point changes it, so it is seen next time.
+            version = self._reader.data_version() if self._reader is not None else None
             if self._catalog is not None:
+                if version is not None and version == self._seen_version:
+                    return self._catalog  # nothing committed since the catalog was known current
                 with self.engine.connect() as conn:
                     generation = store.get_meta(conn, "generation") or "0"
                 if generation == self._catalog.generation:
+                    self._seen_version = version
                     return self._catalog
-            self._catalog = load_catalog(self.engine, index_dir(self.url, home()), lexical=self.lexical_mode)
+            self._catalog = load_catalog(self.engine, index_dir(self.url, home()), lexical=self.lexical_mode, reader=self._reader)
+            self._seen_version = version
             return self._catalog
 
     # ---- search ---------------------------------------------------------------------------------
@@ -516,16 +532,18 @@ class Directory:
         found = catalog.cached_services(ids)
         missing = [sid for sid in ids if sid not in found]
         if missing:
-            with self.engine.connect() as conn:
-                fresh = store.read_service_docs(conn, missing)
+            if self._reader is not None:
+                fresh = store.services_from_docs(self._reader.docs(missing), missing, self.engine)
+            else:
+                with self.engine.connect() as conn:
+                    fresh = store.read_service_docs(conn, missing)
             catalog.cache_services(fresh)
             found.update({s.id: s for s in fresh})
         return found
 
     def rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[tuple[int, float, int | None, float | None]]:
         """(row, fused score, lexical rank, dense similarity) best first, after filters."""
-        with one_blas_thread():
-            return self._rank(catalog, text, vector, plan, mode)
+        return self._rank(catalog, text, vector, plan, mode)
 
     def _rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str) -> list[tuple[int, float, int | None, float | None]]:
         mask = self._mask(catalog, plan)
@@ -537,25 +555,42 @@ class Directory:
         # contact) is offered only when it is close in meaning to what was asked, never on a shared word
         # ("my toddler isn't talking" is not "someone to talk to"; "I can't cope any more" still finds one).
         off_behalf: set[int] = set()
-        if plan["age"] is not None and catalog.audience_bits.any():
-            fitting = _on_behalf_bits() | (audience_bit("child-self") if plan["age"] >= SELF_CONTACT_MIN_AGE else 0)
-            bits = catalog.audience_bits
-            candidates = np.flatnonzero((bits != 0) & ((bits & fitting) == 0))
-            if candidates.size:
-                best = dense[0][1] if dense else float(np.max(catalog.vectors @ vector)) if catalog.size else 0.0
-                sims = catalog.vectors[candidates] @ vector
-                off_behalf = {int(row) for row, sim in zip(candidates, sims) if sim < best - SELF_FIT_SIMILARITY}
-                dense = [(row, sim) for row, sim in dense if row not in off_behalf]
-        lexical: list[int] = []
+        lexical_hits: list[tuple[int, float]] = []
         if mode in ("hybrid", "lexical"):
             limit = CANDIDATES if mask is None else CANDIDATES * 4
             hits = catalog.lexical.search(terms(text), limit)
             floor = hits[0][1] * LEXICAL_CUTOFF if hits else 0.0
             for sid, score in hits:
                 row = catalog.row_of.get(sid)
-                if row is not None and score >= floor and (mask is None or mask[row]) and row not in off_behalf:
-                    lexical.append(row)
-            lexical = lexical[:CANDIDATES]
+                if row is not None and score >= floor and (mask is None or mask[row]):
+                    lexical_hits.append((row, score))
+        if plan["age"] is not None and catalog.audience_bits.any():
+            # Only the rows already found matter: those in the dense list (their similarity is known) and
+            # the lexical hits (their similarity is one short product each), not every such service.
+            fitting = _on_behalf_bits() | (audience_bit("child-self") if plan["age"] >= SELF_CONTACT_MIN_AGE else 0)
+            bits = catalog.audience_bits
+            if dense:
+                best = dense[0][1]
+            else:  # lexical only (measuring): the best meaning over every service
+                with one_blas_thread():
+                    best = float(np.max(catalog.vectors @ vector)) if catalog.size else 0.0
+            sim_of = dict(dense)
+            found = np.array(list(dict.fromkeys([row for row, _ in dense] + [row for row, _ in lexical_hits])), dtype=np.int64)
+            if found.size:
+                found = found[(bits[found] != 0) & ((bits[found] & fitting) == 0)]
+            unknown = [int(row) for row in found if int(row) not in sim_of]
+            if unknown:
+                sim_of.update(zip(unknown, (catalog.vectors[unknown] @ vector).tolist()))
+            # Close to the best is not enough when the best is itself a poor match (the toddler who isn't
+            # talking yet: the best is 0.30 and FRANK, drugs advice, 0.29): it must also share a word
+            # with the query ("I can't cope" and Samaritans, "my partner hits me" and the abuse lines)
+            # or be clearly close in meaning on its own.
+            worded = {row for row, _ in lexical_hits}
+            off_behalf = {int(row) for row in found
+                          if sim_of[int(row)] < best - SELF_FIT_SIMILARITY
+                          or (sim_of[int(row)] < SELF_CLEAR_SIMILARITY and int(row) not in worded)}
+            dense = [(row, sim) for row, sim in dense if row not in off_behalf]
+        lexical = [row for row, _ in lexical_hits if row not in off_behalf][:CANDIDATES]
         lex_rank = {row: i for i, row in enumerate(lexical)}
         dense_sim = dict(dense)
         dense_rank = {row: i for i, (row, _) in enumerate(dense)}
@@ -613,7 +648,11 @@ class Directory:
             else:
                 why.append("a national service, available in every area")
         if plan["age"] is not None:
-            if s.min_age is None and s.max_age is None:
+            stage = implied_ages(s.name) if s.min_age is None and s.max_age is None else None
+            if stage is not None:
+                why.append(f"for ages {stage.min_age}-{stage.max_age} (child is {plan['age']}): its name says "
+                           f"'{stage.phrase}'; its source states no ages")
+            elif s.min_age is None and s.max_age is None:
                 why.append("no age limits stated")
             else:
                 why.append(f"for ages {s.min_age if s.min_age is not None else 0}-{s.max_age if s.max_age is not None else MAX_AGE} "

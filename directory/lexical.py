@@ -63,13 +63,20 @@ class Fts5Lexical:
 
     name = "sqlite-fts5"
     POSTINGS_BUDGET = 1_000
+    STEM_CACHE_SIZE = 20_000  # words whose FTS5 stems are remembered (a query's words recur across searches)
     _TOKENIZE = "tokenize = 'porter unicode61 remove_diacritics 2'"  # the same as the service_fts table
+    _SQL = ("SELECT service_id, bm25(service_fts, 0.0, 3.0, 1.0) AS score FROM service_fts "
+            "WHERE service_fts MATCH ? ORDER BY score LIMIT ?")
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, reader=None):
+        """``reader``: a ``directory.index.SqliteReader`` on the same file, for the query itself (no pool
+        checkout or statement compile per search); without one, the query goes through ``engine``."""
         import sqlite3
         import threading
 
         self.engine = engine
+        self.reader = reader
+        self._stem_cache: dict[str, list[str]] = {}
         with engine.connect() as conn:
             conn.execute(text("CREATE VIRTUAL TABLE IF NOT EXISTS temp.service_fts_vocab USING fts5vocab(main, 'service_fts', 'row')"))
             self.df = {term: doc for term, doc in conn.execute(text("SELECT term, doc FROM temp.service_fts_vocab"))}
@@ -79,15 +86,21 @@ class Fts5Lexical:
         self._lock = threading.Lock()
 
     def stems(self, words: Sequence[str]) -> list[list[str]]:
-        """Each word's stems as FTS5 indexes them (a word such as 'e-mail' may give two)."""
+        """Each word's stems as FTS5 indexes them (a word such as 'e-mail' may give two); remembered."""
         with self._lock:
-            cur = self._stemmer.cursor()
-            cur.executemany("INSERT INTO q (rowid, w) VALUES (?, ?)", [(i + 1, w) for i, w in enumerate(words)])
-            found: dict[int, list[str]] = defaultdict(list)
-            for term, doc in cur.execute("SELECT term, doc FROM qv ORDER BY doc, offset"):
-                found[doc].append(term)
-            cur.execute("DELETE FROM q")
-        return [found.get(i + 1, []) for i in range(len(words))]
+            new = [w for w in dict.fromkeys(words) if w not in self._stem_cache]
+            if new:
+                cur = self._stemmer.cursor()
+                cur.executemany("INSERT INTO q (rowid, w) VALUES (?, ?)", [(i + 1, w) for i, w in enumerate(new)])
+                found: dict[int, list[str]] = defaultdict(list)
+                for term, doc in cur.execute("SELECT term, doc FROM qv ORDER BY doc, offset"):
+                    found[doc].append(term)
+                cur.execute("DELETE FROM q")
+                if len(self._stem_cache) + len(new) > self.STEM_CACHE_SIZE:
+                    self._stem_cache.clear()
+                for i, w in enumerate(new):
+                    self._stem_cache[w] = found.get(i + 1, [])
+            return [self._stem_cache[w] for w in words]
 
     def choose(self, words: Sequence[str]) -> list[str]:
         """The words worth matching, within the postings budget, rarest first."""
@@ -109,12 +122,11 @@ class Fts5Lexical:
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
-        sql = text(
-            "SELECT service_id, bm25(service_fts, 0.0, 3.0, 1.0) AS score FROM service_fts "
-            "WHERE service_fts MATCH :match ORDER BY score LIMIT :limit"
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(sql, {"match": match, "limit": limit}).all()
+        if self.reader is not None:
+            rows = self.reader.rows(self._SQL, (match, limit))
+        else:
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql(self._SQL, (match, limit)).all()
         return [(row[0], -float(row[1])) for row in rows]
 
 

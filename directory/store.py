@@ -179,6 +179,18 @@ def read_service_docs(conn: Connection, ids: Sequence[str]) -> list[Service]:
     return [out[i] for i in ids if i in out]
 
 
+def services_from_docs(rows: Sequence[tuple[str, str | None]], ids: Sequence[str], engine) -> list[Service]:
+    """``read_service_docs`` for rows of (id, stored JSON) already read (SQLite's fast path); any service
+    without a stored JSON is read from its tables through ``engine``."""
+    out = {sid: service_from_doc(doc) for sid, doc in rows if doc}
+    missing = [sid for sid, doc in rows if not doc]
+    if missing:
+        with engine.connect() as conn:
+            for chunk in _chunks(missing):
+                out.update(_read_chunk(conn, chunk))
+    return [out[i] for i in dict.fromkeys(ids) if i in out]
+
+
 def _read_chunk(conn: Connection, ids: Sequence[str]) -> dict[str, Service]:
     s, o = t.service, t.organization
     base = conn.execute(

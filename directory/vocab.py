@@ -1,7 +1,10 @@
 """The directory's fixed words: areas, categories and the limits every record is held to."""
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from functools import lru_cache
 
 from bot.errors import UnknownArea
@@ -118,4 +121,62 @@ def area_from_name(text: str) -> str | None:
             return area_id
         if key in (_norm(n) for n in _AREA_NAMES.get(area_id, ())):
             return area_id
+    return None
+
+
+# Age stages a service's name states plainly (e.g. "Early Years SEN team": under-fives), used for a
+# service whose source gives no age range. The stages, each with its reason and source, are data:
+# directory/implied_ages.json.
+IMPLIED_AGES_FILE = Path(__file__).with_name("implied_ages.json")
+
+
+@dataclass(frozen=True)
+class ImpliedAges:
+    phrase: str
+    min_age: int
+    max_age: int
+    reason: str
+    source: str
+    pattern: re.Pattern = field(compare=False, repr=False)
+
+
+def _load_implied_ages(path: Path) -> tuple[ImpliedAges, ...]:
+    """The stages in ``path``, each checked: a clear error names the stage and field that is wrong."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path.name}: not readable JSON ({err})") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("stages"), list) or set(doc) - {"about", "stages"}:
+        raise ValueError(f"{path.name}: must be an object with 'about' and a list 'stages'")
+    stages = []
+    for i, item in enumerate(doc["stages"]):
+        where = f"{path.name}, stage {i + 1}"
+        if not isinstance(item, dict) or set(item) != {"phrase", "min_age", "max_age", "reason", "source"}:
+            raise ValueError(f"{where}: needs exactly phrase, min_age, max_age, reason and source")
+        phrase = item["phrase"]
+        if not isinstance(phrase, str) or not re.fullmatch(r"[a-z]+( [a-z]+)*", phrase):
+            raise ValueError(f"{where}, phrase: lower-case words separated by single spaces, got {phrase!r}")
+        low, high = item["min_age"], item["max_age"]
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (low, high)) or not 0 <= low <= high <= MAX_AGE:
+            raise ValueError(f"{where}: min_age and max_age must be whole numbers with 0 <= min_age <= max_age <= {MAX_AGE}")
+        for name in ("reason", "source"):
+            if not isinstance(item[name], str) or len(item[name].strip()) < 10:
+                raise ValueError(f"{where}, {name}: must say, in words, why (reason) and where from (source)")
+        pattern = re.compile(r"\b" + r"\s+".join(map(re.escape, phrase.split())) + r"\b", re.IGNORECASE)
+        stages.append(ImpliedAges(phrase, low, high, item["reason"], item["source"], pattern))
+    return tuple(stages)
+
+
+@lru_cache(maxsize=1)
+def implied_age_stages() -> tuple[ImpliedAges, ...]:
+    return _load_implied_ages(IMPLIED_AGES_FILE)
+
+
+@lru_cache(maxsize=8192)
+def implied_ages(name: str) -> ImpliedAges | None:
+    """The age stage a service's name states plainly ("Early Years SEN team": 0 to 5), or None. Only for
+    services whose source gives no ages: a stated range always wins."""
+    for stage in implied_age_stages():
+        if stage.pattern.search(name or ""):
+            return stage
     return None

@@ -228,14 +228,79 @@ def test_the_development_set_has_age_sensitive_queries(seeded):
     queries = load_queries(QUERIES)
     guarded = [q for q in queries if q.get("must_not")]
     assert len(guarded) >= 6 and any(q["query"] == "my toddler isn't talking yet" for q in guarded)
+    assert any(q["query"] == "support for my 20 year old with autism" and "glos-early-years-sen" in q["must_not"] for q in guarded)
+    assert any(q["query"] == "my toddler isn't talking yet" and "national-frank" in q["must_not"] for q in guarded)
     report = evaluate(seeded, queries, modes=["hybrid"])["hybrid"]
-    # An ineligible service reaches the top 5 only when its record does not say so (no stated ages that
-    # exclude the child, no audience): a gap in the content, never the search ignoring what it says.
-    for bad in report["ineligible"]:
-        for sid in bad["shown"]:
-            service = seeded.get(sid)
-            assert service["ages"] is None or service["ages"][0] <= bad["age"] <= service["ages"][1], (bad, service["ages"])
-            assert "child-self" not in service["audiences"] or service["audiences"] != ["child-self"], bad
+    assert report["ineligible"] == []  # no guarded query shows a service the family is not eligible for
+
+
+# ---- what a service's name implies about ages -------------------------------------------------------
+
+def _service(sid, name, description, categories, ages=None, audiences=()):
+    doc = {"id": sid, "name": name, "description": description, "organization": {"id": "org-fixture", "name": "Fixture Org"},
+           "url": "https://example.org/" + sid, "service_areas": [{"service_area": "gloucestershire"}],
+           "service_taxonomys": [{"taxonomy": {"name": c, "vocabulary": "earlyhelp-category"}} for c in categories]
+           + [{"taxonomy": {"name": a, "vocabulary": "earlyhelp-audience"}} for a in audiences]}
+    if ages:
+        doc["eligibilitys"] = [{"minimum_age": ages[0], "maximum_age": ages[1]}]
+    return doc
+
+
+def test_a_name_that_states_an_age_stage_limits_a_service_that_states_no_ages(empty):
+    report = empty.import_services([
+        _service("fx-ey-sen", "Early Years Inclusion Team (test fixture)",
+                 "Advisers for young children with autism and other special educational needs, and their families.", ["send", "early_years"]),
+        _service("fx-autism", "Autism Family Support (test fixture)",
+                 "Support for families of children and young people with autism.", ["send"], ages=(0, 25)),
+        _service("fx-ey-stated", "Early Years and Beyond Club (test fixture)",
+                 "A club for children with autism and their brothers and sisters.", ["send"], ages=(0, 11)),
+    ])
+    assert not report["rejected"], report["rejected"]
+    adult = ids(empty.search("support for my 20 year old with autism", age=20, k=5))
+    assert "fx-ey-sen" not in adult and adult[0] == "fx-autism"  # the name says early years: under-fives
+    toddler = empty.search("support for my 3 year old with autism", age=3, k=5)
+    found = {r["id"]: r for r in toddler}
+    assert "fx-ey-sen" in found and found["fx-ey-sen"]["ages"] is None  # the source states no ages ...
+    assert any("its name says 'early years'" in why and "for ages 0-5" in why for why in found["fx-ey-sen"]["why"])  # ... and says so
+    assert "fx-ey-stated" in ids(empty.search("club for my 9 year old with autism", age=9, k=5))  # a stated range wins
+    assert "fx-ey-sen" in ids(empty.search("support for a child with autism", k=5))  # no age given: no age filter
+
+
+def test_the_implied_age_stages_are_data_with_reasons_and_checked(tmp_path):
+    from directory.vocab import IMPLIED_AGES_FILE, _load_implied_ages, implied_ages
+
+    stages = _load_implied_ages(IMPLIED_AGES_FILE)
+    assert stages and all(s.reason and s.source for s in stages)
+    assert implied_ages("Early Years SEN team (Gloucestershire)").max_age == 5
+    assert implied_ages("Family Information Service") is None and implied_ages("Yearly early check") is None
+    good = {"phrase": "early years", "min_age": 0, "max_age": 5, "reason": "a reason in words", "source": "a source document"}
+    for change, message in (({"max_age": 40}, "0 <= min_age <= max_age"), ({"phrase": "Early  Years"}, "stage 1, phrase"),
+                            ({"reason": ""}, "stage 1, reason"), ({"min_age": True}, "whole numbers"), ({"extra": 1}, "exactly")):
+        path = tmp_path / "stages.json"
+        path.write_text(__import__("json").dumps({"about": "x", "stages": [{**good, **change}]}))
+        with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+            _load_implied_ages(path)
+
+
+# ---- self-contact services on a child's behalf --------------------------------------------------------
+
+@pytest.mark.parametrize("query, age, wanted", [
+    ("I'm using drugs and I have a toddler", 2, "national-frank"),
+    ("my partner hits me and we have a baby", 0, "national-domestic-abuse-helpline"),
+    ("I can't cope any more", 2, "national-samaritans"),
+    ("I feel suicidal, my son is 3", 3, "national-papyrus-hopeline247"),
+])
+def test_a_parent_asking_about_themselves_still_finds_the_lines_for_adults(seeded, query, age, wanted):
+    assert wanted in ids(seeded.search(query, area="gloucestershire", age=age, k=3))
+
+
+def test_a_self_contact_service_needs_a_shared_word_or_a_clear_meaning_on_a_young_childs_behalf(seeded):
+    # FRANK (drugs advice; people contact it about themselves) is about as close in meaning as anything
+    # to these weakly matched toddler questions, but shares no word with them: not offered.
+    for query, age in (("my toddler isn't talking yet", 2), ("my baby won't stop crying and I'm exhausted", 0),
+                       ("my little boy has a high temperature in the night", 3)):
+        assert "national-frank" not in ids(seeded.search(query, area="gloucestershire", age=age, k=5)), query
+    assert "national-frank" in ids(seeded.search("my toddler isn't talking yet", area="gloucestershire", k=10))  # no age: no rule
 
 
 def test_fast_query_embedding_gives_the_models_own_vectors():
