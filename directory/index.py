@@ -252,10 +252,42 @@ def _vectors(engine: Engine, folder: Path, chash: str, ids: list[str], text_hash
     return vectors
 
 
+def _hnsw_path(folder: Path, chash: str) -> Path:
+    """The graph's file: keyed by the content and by the embedding version its vectors came from."""
+    import hashlib
+
+    return folder / f"hnsw-{chash}-{hashlib.sha256(EMBED_VERSION.encode()).hexdigest()[:8]}.faiss"
+
+
+def _saved_hnsw(folder: Path, chash: str, ids: list[str], timings: dict):
+    """The persisted graph for this content, with no vectors read besides its own, or None.
+
+    A restart at 100k services used to read the vectors file (150 MB) and then the graph, which holds the
+    same vectors again; the graph alone is enough once the vectors file confirms the ids and version
+    (read without its vectors: an npz member is loaded only when asked for)."""
+    import faiss
+
+    path, vectors_file = _hnsw_path(folder, chash), folder / f"vectors-{chash}.npz"
+    if not (path.exists() and vectors_file.exists()):
+        return None
+    try:
+        with np.load(vectors_file) as data:
+            if str(data["version"]) != EMBED_VERSION or list(data["ids"]) != ids:
+                return None
+        index = faiss.read_index(str(path))
+    except Exception:  # noqa: BLE001 - anything unreadable is rebuilt the usual way
+        return None
+    if index.ntotal != len(ids):
+        return None
+    timings["vectors"] = 0.0
+    timings["hnsw_build_seconds"] = 0.0
+    return index
+
+
 def _hnsw(folder: Path, chash: str, vectors: np.ndarray, timings: dict):
     import faiss
 
-    path = folder / f"hnsw-{chash}.faiss"
+    path = _hnsw_path(folder, chash)
     if path.exists():
         try:
             index = faiss.read_index(str(path))
@@ -284,11 +316,22 @@ def _shared_vectors(index, vectors: np.ndarray) -> np.ndarray:
     as the index, which the catalog holds; if the copies differ at all (they never should), ours is kept."""
     import faiss
 
-    storage = faiss.downcast_index(index.storage)
-    if not isinstance(storage, faiss.IndexFlat) or index.ntotal != len(vectors) or index.d != vectors.shape[1]:
+    if index.ntotal != len(vectors) or index.d != vectors.shape[1]:
         return vectors
+    view = _graph_vectors(index)
+    return view if view is not None and np.array_equal(view, vectors) else vectors
+
+
+def _graph_vectors(index) -> np.ndarray | None:
+    """A read-only view of the vectors an HNSW graph stores (valid while the index lives), or None."""
+    import faiss
+
+    storage = faiss.downcast_index(index.storage)
+    if not isinstance(storage, faiss.IndexFlat):
+        return None
     view = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-    return view if np.array_equal(view, vectors) else vectors
+    view.flags.writeable = False
+    return view
 
 
 def load_catalog(engine: Engine, folder: Path, lexical: str = "auto", reader: SqliteReader | None = None) -> Catalog:
@@ -372,10 +415,13 @@ def load_catalog(engine: Engine, folder: Path, lexical: str = "auto", reader: Sq
                     docs.append((s.id, s.name, s.search_text()))
             lex = PythonBM25(docs)
     timings["metadata_seconds"] = time.perf_counter() - started
-    vectors = _vectors(engine, folder, chash, ids, text_hashes, timings)
-    hnsw = _hnsw(folder, chash, vectors, timings) if n >= HNSW_THRESHOLD else None
-    if hnsw is not None:
-        vectors = _shared_vectors(hnsw, vectors)
+    hnsw = _saved_hnsw(folder, chash, ids, timings) if n >= HNSW_THRESHOLD else None
+    vectors = _graph_vectors(hnsw) if hnsw is not None else None
+    if vectors is None:
+        vectors = _vectors(engine, folder, chash, ids, text_hashes, timings)
+        hnsw = _hnsw(folder, chash, vectors, timings) if n >= HNSW_THRESHOLD else None
+        if hnsw is not None:
+            vectors = _shared_vectors(hnsw, vectors)
     timings["load_seconds"] = time.perf_counter() - started
     return Catalog(chash, generation, ids, row_of, vectors, area_bits, min_age, max_age, free, cat_bits, synthetic,
                    schedules, lex, hnsw, timings, active, audience_bits=audience_bits, implied_ages=implied)

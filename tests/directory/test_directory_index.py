@@ -55,3 +55,24 @@ def test_another_writers_import_is_seen_at_the_next_search_and_a_closed_director
     reader_side.close()
     assert reader_side.search("group for dads and male carers", k=1)[0]["id"] == "fixture-single-service"
     reader_side.close()
+
+
+def test_an_hnsw_directory_searches_like_an_exact_one_and_restarts_from_its_graph(seeded, tmp_path, monkeypatch):
+    import directory.index as index
+
+    monkeypatch.setattr(index, "HNSW_THRESHOLD", 20)  # the default content (65 services) gets a graph
+    url = f"sqlite:///{tmp_path / 'directory.db'}"
+    first = Directory.open(url=url)
+    catalog = first.catalog()
+    assert catalog.hnsw is not None and not catalog.vectors.flags.writeable  # the graph's own copy, read-only
+    asks = [("my toddler isn't talking yet", {"area": "gloucestershire", "age": 2}), ("help with debt", {}),
+            ("young carers", {"area": "buckinghamshire"})]
+    for query, filters in asks:  # 65 services: the graph finds what the exact search finds
+        assert ids(first.search(query, k=5, **filters)) == ids(seeded.search(query, k=5, **filters))
+    restarted = Directory.open(url=url).catalog()
+    assert restarted.timings["vectors"] == 0.0 and restarted.timings["hnsw_build_seconds"] == 0.0  # read, not rebuilt
+    assert "embedded" not in restarted.timings and np.array_equal(restarted.vectors, catalog.vectors)
+
+
+def ids(results):
+    return [r["id"] for r in results]
