@@ -20,6 +20,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.replies import service_cards
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -43,17 +45,16 @@ EXAMPLE_REPLIES = {
         ("Yes, that's right", "/affirm"), ("Change something", "/deny"))],
     "/affirm": [
         _say("From what you've told me, this sounds like 'Early help' support (level 2 of 4 in Gloucestershire)."),
-        _say("Services that may help:\n- Speech and language drop-in: ...\n- Stay and play: ...",
-             ("Show more", "/show_more_services"), ("None of these fit", "/start_again")),
-        {"custom": {"type": "service_cards", "services": [
-            {"name": "Speech and language drop-in", "organization": "Example Family Hub",
+        # the cards as the assistant makes them (bot.replies.service_cards), from example records
+        service_cards([
+            {"name": "Speech and language drop-in (example)", "who_for": "Parents of children under 5",
              "description": "Free drop-in advice for parents of under-5s who are worried about talking and listening.",
-             "phone": "01452 000000", "url": "https://example.org/family-hub", "hours": "Tuesdays 09:30-11:30",
-             "ages": [0, 5], "cost": "Free"},
-            {"name": "Stay and play", "organization": "Example Children's Centre",
+             "phone": "01452 000000", "url": "https://example.org/family-hub", "hours": "Tuesdays 09:30-11:30"},
+            {"name": "Stay and play (example)", "who_for": "Families with children under 4",
              "description": "Play sessions where you can meet other parents and ask early years staff for advice.",
-             "phone": "01452 000001", "url": "https://example.org/stay-and-play", "hours": "Mon to Fri 10:00-12:00",
-             "ages": [0, 4], "cost": "Free"}]}},
+             "url": "https://example.org/stay-and-play",
+             "caution": ["No phone number is listed: check the website for how to join."]}],
+            "Services that may help:"),
     ],
 }
 
