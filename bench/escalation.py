@@ -9,7 +9,9 @@
    (the WAL write and its fsync, and a WAL checkpoint when one falls due); then cue-to-first-notification
    with one ``escalations worker``-like process polling every 0.5 s;
 2. loaded (``--busy N``, default 4): the same commits while N CPU-bound processes run, so the machine has
-   more runnable work than cores (the tail is then mostly waiting for a CPU);
+   more runnable work than cores (the tail is then mostly waiting for a CPU); ``--gil``: while another
+   thread of the same process runs Python (the web app's case: screening and redaction run in threads
+   beside the commit), with the default switch interval and with 1 ms;
 3. soak (``--cycles``, 0 to skip): a turn-recording process and two delivery workers SIGKILLed at random
    moments and restarted (tests/bot/escalation/harness.py), then a final drain; the guarantees are checked
    by harness.check_chaos (the same checks as the crash tests). The 1,000-cycle soak on the real web app
@@ -24,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -111,6 +114,35 @@ def loaded(work: Path, turns: int, busy: int) -> dict:
             proc.wait(10)
 
 
+def shared_process(work: Path, turns: int, switch_interval: float | None = None) -> dict:
+    """:func:`commits` from a thread while another thread of the same process runs Python code without
+    pause, as the web app's screening and redaction threads do while a turn commits: every call into
+    SQLite gives up the GIL, and taking it back can wait for the other thread's switch interval."""
+    stop = threading.Event()
+
+    def busy() -> None:
+        x = 0
+        while not stop.is_set():
+            for i in range(1000):
+                x += i * i
+
+    before = sys.getswitchinterval()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    spinner = threading.Thread(target=busy, daemon=True)
+    spinner.start()
+    out: list[dict] = []
+    try:
+        runner = threading.Thread(target=lambda: out.append(commits(f"sqlite:///{work / f'gil-{switch_interval}.db'}", turns)))
+        runner.start()
+        runner.join()
+    finally:
+        stop.set()
+        spinner.join()
+        sys.setswitchinterval(before)
+    return out[0]
+
+
 def quiet(work: Path, turns: int) -> dict:
     c = commits(f"sqlite:///{work / 'quiet.db'}", turns)
 
@@ -187,6 +219,8 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=1000, help="kill/restart cycles in the soak (default 1000; 0: none)")
     parser.add_argument("--turns", type=int, default=1000, help="turns for each commit-latency run")
     parser.add_argument("--busy", type=int, default=4, help="CPU-bound processes during the loaded run (0: none)")
+    parser.add_argument("--gil", action="store_true",
+                        help="also commit while a Python thread of the same process is busy (the web app's case)")
     parser.add_argument("--gap", type=float, nargs=2, default=(0.3, 1.0), metavar=("MIN", "MAX"),
                         help="seconds between kills, drawn uniformly (default 0.3 1.0)")
     args = parser.parse_args()
@@ -196,6 +230,8 @@ def main() -> int:
         started = time.monotonic()
         q = quiet(work, args.turns)
         busy = loaded(work, args.turns, args.busy) if args.busy else None
+        gil = shared_process(work, args.turns) if args.gil else None
+        gil_short = shared_process(work, args.turns, 0.001) if args.gil else None
         print(f"latency runs done in {time.monotonic() - started:.0f} s", file=sys.stderr)
         s = soak(work, args.cycles, tuple(args.gap)) if args.cycles else None
     ok = lambda good: "ok" if good else "FAIL"  # noqa: E731
@@ -206,6 +242,9 @@ def main() -> int:
                  ok(pct(q["notify_s"], 95) <= 10)))
     if busy:
         rows += commit_rows(f"loaded ({args.busy} CPU-bound processes)", busy)
+    if gil:
+        rows += commit_rows("same process, one busy Python thread", gil)[:3]
+        rows += commit_rows("same, switch interval 1 ms (default 5)", gil_short)[:1]
     if s:
         r = s["result"]
         rows += [
