@@ -6,7 +6,8 @@
 * ``RasaRecorder`` is a loopback HTTP server that answers like Rasa's REST webhook and records what
   it was sent, so tests can read exactly what the gateway forwards (and when). It can also be slow.
 * ``ServerThread`` runs the real app on a free port in its own thread, for urllib, hypothesis and the
-  browser.
+  browser; ``fuzz_settings(folder)`` is the Settings the hypothesis servers run with (no Rasa, rate
+  limits out of the way).
 """
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ def free_port() -> int:
 def closed_port() -> int:
     """A loopback port nothing listens on (bound and released: connection refused)."""
     return free_port()
+
+
+def fuzz_settings(folder: Path, **overrides) -> Settings:
+    """Settings for a server that hypothesis hammers: Rasa and the action server on closed ports (every chat
+    answer is the fallback), its own SQLite files in ``folder``, rate limits high enough not to refuse it."""
+    from bot.web.settings import Rate
+
+    many = Rate(10_000, 60)
+    values = dict(
+        port=free_port(), rasa_url=f"http://127.0.0.1:{closed_port()}", action_url=f"http://127.0.0.1:{closed_port()}",
+        secret_key=secrets.token_urlsafe(48), database_url=f"sqlite:///{folder / 'fuzz.db'}",
+        tracker_url=f"sqlite:///{folder / 'tracker.db'}", rate_session=many, rate_address=many, rate_login=many,
+        run_delivery_worker=False,
+    )
+    return Settings(**{**values, **overrides})
 
 
 @pytest.fixture

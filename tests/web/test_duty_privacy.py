@@ -378,17 +378,9 @@ class Officer:
 
 @pytest.fixture(scope="module")
 def officer(tmp_path_factory):
-    import secrets
+    from tests.web.conftest import ServerThread, fuzz_settings
 
-    from bot.web import Settings
-    from bot.web.settings import Rate
-    from tests.web.conftest import ServerThread, closed_port, free_port
-
-    folder = tmp_path_factory.mktemp("duty-fuzz")
-    settings = Settings(
-        port=free_port(), rasa_url=f"http://127.0.0.1:{closed_port()}", action_url=f"http://127.0.0.1:{closed_port()}",
-        secret_key=secrets.token_urlsafe(48), database_url=f"sqlite:///{folder / 'fuzz.db'}",
-        tracker_url=f"sqlite:///{folder / 'tracker.db'}", rate_login=Rate(10_000, 60), run_delivery_worker=False)
+    settings = fuzz_settings(tmp_path_factory.mktemp("duty-fuzz"))
     server = ServerThread(settings).start()
     password = add_duty_user(settings, "fuzz.dpo", ["gloucestershire"])
     store = WebStore.open(settings.database_url)

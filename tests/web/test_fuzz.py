@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.web.settings import Rate
 from tests.web.conftest import CSRF, add_duty_user
 
 TOKEN = "fuzz-token-" + "x" * 30
@@ -55,19 +54,9 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    import secrets
+    from tests.web.conftest import ServerThread, fuzz_settings
 
-    from tests.web.conftest import ServerThread, closed_port, free_port
-    from bot.web import Settings
-
-    folder = tmp_path_factory.mktemp("fuzz")
-    settings = Settings(
-        port=free_port(), rasa_url=f"http://127.0.0.1:{closed_port()}", action_url=f"http://127.0.0.1:{closed_port()}",
-        secret_key=secrets.token_urlsafe(48), database_url=f"sqlite:///{folder / 'fuzz.db'}",
-        tracker_url=f"sqlite:///{folder / 'tracker.db'}", duty_token=TOKEN,
-        rate_session=Rate(10_000, 60), rate_address=Rate(10_000, 60), rate_login=Rate(10_000, 60),
-        run_delivery_worker=False,
-    )
+    settings = fuzz_settings(tmp_path_factory.mktemp("fuzz"), duty_token=TOKEN)
     server = ServerThread(settings).start()
     add_duty_user(settings, "fuzz.duty", ["gloucestershire"], PASSWORD)
     yield Browser(server.url)
