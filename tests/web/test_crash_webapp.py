@@ -1,13 +1,15 @@
 """The crash test on the REAL web app (issue 6; issue 8 asks for it on PostgreSQL too).
 
-``python -m bot.web`` (the public entry: it screens each message and commits the turn, escalation and outbox
-before replying, with its own delivery worker inside) and a separate ``earlyhelp escalations worker`` are
-SIGKILLed at random moments, 20 times, while three people keep chatting over HTTP and resend what was not
+The web app (``bot.web``'s entry point, the public entry: it screens each message and commits the turn,
+escalation and outbox before replying, with its own delivery worker inside) and a separate ``earlyhelp
+escalations worker``, both forked from a preloaded parent so that a restart is quick, are SIGKILLed at
+random moments, 20 times, while three people keep chatting over HTTP and resend what was not
 answered (same message id, as the widget does). A real loopback webhook receiver counts idempotency keys
 and fails or "loses the response" to some requests. Then: every escalation whose reply reached a person
 is stored exactly once and delivered at least once (webhook and duty inbox), nothing was counted twice at
-the receiver, nothing is stuck in the outbox. The harness is tests/bot/escalation/webcrash.py; the
-1,000-cycle soak is bench/crash_soak.py.
+the receiver, nothing is stuck in the outbox. The harness is tests/bot/escalation/webcrash.py (its checks
+are harness.guarantee_problems, shared with the other crash test); the 1,000-cycle soak is
+bench/crash_soak.py.
 """
 from __future__ import annotations
 

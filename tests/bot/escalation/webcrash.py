@@ -1,14 +1,17 @@
-"""The crash harness for the REAL web app: ``python -m bot.web`` and ``earlyhelp escalations worker`` are
-SIGKILLed at random moments while people keep chatting, then everything is checked.
+"""The crash harness for the REAL web app: the web app (``bot.web``'s entry point) and ``earlyhelp escalations
+worker`` are SIGKILLed at random moments while people keep chatting, then everything is checked.
 
 - The web app is the public entry: it screens each message, commits the turn, its escalation and the
-  outbox rows in one transaction, and only then replies. It runs as deployed (``python -m bot.web``) with
-  its own delivery worker inside, on SQLite (WAL, synchronous=FULL) or PostgreSQL (``DATABASE_URL``).
-  The sentence model and the spaCy redaction model are switched off in the children (their own
-  switches), so a restarted app answers within seconds. Rasa is a closed loopback port: the gateway's own answer (999, the safety card, the number to call)
-  is the reply, exactly as when Rasa is down, so no Rasa is needed and each turn takes milliseconds.
-- Both are forked from a preloaded parent (``PRELOADED``, as ``gunicorn --preload`` does): the imports and
-  read-only files are loaded once, and each child runs the real entry point from its start.
+  outbox rows in one transaction, and only then replies. It runs ``bot.web``'s own ``main()`` (what
+  ``python -m bot.web`` runs) with its own delivery worker inside, on SQLite (WAL, synchronous=FULL) or
+  PostgreSQL (``DATABASE_URL``). The sentence model and the spaCy redaction model are switched off in the
+  children (their own switches). Rasa is a closed loopback port: the gateway's own answer (999, the safety
+  card, the number to call) is the reply, exactly as when Rasa is down, so no Rasa is needed and each
+  turn takes milliseconds.
+- Both processes are forked from a preloaded parent (``PRELOADED``, as ``gunicorn --preload`` does): the
+  imports and read-only files are loaded once, and each child runs the real entry point from its start,
+  so a restarted app answers within a second or two instead of after seconds of imports
+  (``run(preloaded=False)`` starts each as a new Python instead).
 - A second delivery worker runs as its own process (``earlyhelp escalations worker``).
 - The webhook goes to :class:`tests.bot.escalation.harness.Receiver`, a real loopback HTTP server that
   checks the HMAC signature, keeps one row per idempotency key and logs every arrival; it also fails
