@@ -473,6 +473,11 @@ class EscalationStore:
         lease ran out (that worker died or hung): then it is claimed again and re-sent under the same
         idempotency key. One UPDATE ... WHERE id IN (due rows) RETURNING, inside ``BEGIN IMMEDIATE`` on
         SQLite; on PostgreSQL the due rows are selected ``FOR UPDATE SKIP LOCKED``.
+
+        First notifications of new escalations go before reminders and next-tier notices, then the
+        longest due first: nobody has seen a new escalation yet, while a reminder repeats one already
+        delivered. (The crash soak found a new escalation's first notice waiting minutes behind a backlog
+        of due reminders of older, unacknowledged ones.)
         """
         token = uuid.uuid4().hex
         due = sa.or_(
@@ -482,7 +487,7 @@ class EscalationStore:
         pick = (
             sa.select(outbox.c.id)
             .where(outbox.c.channel.in_(list(channels)), due)
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .order_by(sa.case((outbox.c.kind == "created", 0), else_=1), outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
         if not self.is_sqlite:

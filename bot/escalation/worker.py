@@ -85,7 +85,10 @@ class DeliveryWorker:
         await asyncio.to_thread(self.store.schedule_followups, now, self.renotify_after, self.next_tier_after, self.worker_id)
         delivered = 0
         for _ in range(100):  # bounded: at most 100 batches a round
-            rows = await asyncio.to_thread(self.store.claim_due, list(self.channels), self.worker_id, now, self.lease, self.batch)
+            # the clock is read again for each batch, so an escalation committed during a long round is due
+            # at once and (first notices first) goes out in the next batch, not after the whole round
+            rows = await asyncio.to_thread(self.store.claim_due, list(self.channels), self.worker_id, self.clock(),
+                                           self.lease, self.batch)
             if not rows:
                 break
             escalations = await asyncio.to_thread(self.store.get_many, sorted({r["escalation_id"] for r in rows}))

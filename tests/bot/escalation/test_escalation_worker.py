@@ -364,3 +364,23 @@ async def test_the_next_tier_is_reminded_too_until_someone_acknowledges(db_url, 
     assert len({a["key"] for a in receiver.accepted()}) == len(keys)
     await worker.aclose()
     store.dispose()
+
+
+async def test_a_new_escalations_first_notice_goes_before_a_backlog_of_reminders(db_url, clock):
+    """Found by the crash soak: with many unacknowledged escalations, their due reminders were claimed
+    first (oldest due first) and a new escalation's first notice waited behind them for minutes."""
+    store = EscalationStore.open(db_url, clock=clock, channels=["inbox"])
+    worker = DeliveryWorker(store, channels=[InboxChannel(store)], clock=clock, lease=LEASE)
+    old = [turn(store, n) for n in range(5)]
+    assert await worker.run_once() == 5
+    clock.advance(minutes=5)
+    queued = store.schedule_followups(clock.now, dt.timedelta(minutes=5), dt.timedelta(minutes=15), "test")
+    assert queued["reminders"] == 5  # five reminders due, none sent yet
+    clock.advance(seconds=30)
+    new = turn(store, 9, immediate_danger=False)
+    [first] = store.claim_due(["inbox"], "w1", clock.now, LEASE, limit=1)
+    assert (first["escalation_id"], first["kind"]) == (new["id"], "created")
+    rest = store.claim_due(["inbox"], "w1", clock.now, LEASE, limit=10)
+    assert [r["kind"] for r in rest] == ["reminder"] * 5  # then the reminders, longest due first
+    assert [r["escalation_id"] for r in rest] == [e["id"] for e in old]
+    store.dispose()
