@@ -9,8 +9,10 @@ Targets on dev: recall >= 0.98, immediate-danger recall 1.00, false alarms <= 0.
 
 Sets: ``dev`` (tests/data/safeguarding_cases.jsonl) is what the cue bank was tuned on and what the
 classifier is trained on, so its figures are in-sample (the classifier's trainer prints 5-fold
-cross-validated ones). ``holdout2``, ``holdout3`` and ``holdout4`` were each written by someone who had not seen the cue
-lists, before the change they measure, and are never tuned on: their figures are the honest ones.
+cross-validated ones). ``holdout2``, ``holdout3`` and ``holdout4`` were each written blind, before the change
+they measured; since helper 23's round they are TRAINING data too (the classifier trains on dev + holdouts
+2-4, and the cue bank was fixed on their misses), so their figures are in-sample now. ``holdout5`` (204
+messages written blind before that round, never trained or tuned on; a test checks) is the honest one.
 """
 from __future__ import annotations
 

@@ -19,9 +19,11 @@ The method (chosen on the dev set, see ``bench/safeguarding.py``):
 5. By meaning (``bot.safeguarding.classifier``, on by default): a message in which the cue bank found
    nothing at all (no cue, nothing negated or settled) is embedded and scored by logistic-regression
    heads trained on the labelled development set: a high score escalates, a middling one asks one gentle
-   safety question. For any escalation the ``immediate`` head can add immediate danger. A cue the bank
-   dismissed (negated, settled, long ago) or only wondered about is never overridden. If the model cannot
-   load this step switches itself off and the cue bank carries on alone.
+   safety question. For any escalation the ``immediate`` head can add immediate danger (with a lower bar,
+   ``immediate_after_cue``, when the cue bank itself escalated). A cue the bank dismissed (negated, settled,
+   long ago) is never overridden; one it only wondered about (the gentle question) escalates when the
+   model is very sure (``override_unsure``). If the model cannot load this step switches itself off and
+   the cue bank carries on alone.
 
 ``screen`` never raises: on an internal fault it logs (without the text) and returns ``unsure`` so the
 conversation asks a safety question rather than carrying on blind.
@@ -242,25 +244,38 @@ def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank) ->
     """Add what the classifier sees to the cue bank's result (see step 5 of the module docstring)."""
     from bot.safeguarding import classifier
 
-    if dismissed or (result.unsure and not result.escalate) or result.immediate_danger or not classifier.enabled():
+    if dismissed or result.immediate_danger or not classifier.enabled():
         return result
     prediction = classifier.predict(text)
     if prediction is None:
         return result
     weights = classifier.default_weights()
+    now_words = "close in meaning to danger happening now"
     if result.escalate:
-        if prediction.p_immediate >= weights.t_immediate:
+        if prediction.p_immediate >= weights.t_immediate_after_cue:
             return Screening(escalate=True, immediate_danger=True, categories=result.categories,
-                             matched=[*result.matched, "close in meaning to danger happening now"], unsure=False)
+                             matched=[*result.matched, now_words], unsure=False)
         return result
     order = {c: i for i, c in enumerate(bank.order)}
     cats = sorted(prediction.categories, key=lambda c: order.get(c, 99))
     label = bank.labels.get(prediction.categories[0], prediction.categories[0]).lower()
-    if prediction.p_escalate >= weights.t_escalate:
-        masked = _mask_idioms(normalise(text[:MAX_CHARS], bank), bank)
+    masked = _mask_idioms(normalise(text[:MAX_CHARS], bank), bank)
+    if result.unsure:
+        # a weak cue the model is confident about escalates; otherwise the gentle question stands
+        # (a question about the topic, or something long ago, keeps its question: those readings are deliberate)
+        deliberate = any(m.endswith(("(asked about)", "(long ago)")) for m in result.matched)
+        if deliberate or prediction.p_escalate < weights.t_override_unsure:
+            return result
+        cats = list(result.categories) or cats
         now = prediction.p_immediate >= weights.t_immediate or (
             bool(bank.immediate_markers.search(masked)) and not set(cats) <= bank.immediate_excluded)
-        matched = [f"close in meaning to {label}"] + (["close in meaning to danger happening now"] if now else [])
+        return Screening(escalate=True, immediate_danger=now, categories=cats,
+                         matched=[*result.matched, f"close in meaning to {label}"] + ([now_words] if now else []),
+                         unsure=False)
+    if prediction.p_escalate >= weights.t_escalate:
+        now = prediction.p_immediate >= weights.t_immediate or (
+            bool(bank.immediate_markers.search(masked)) and not set(cats) <= bank.immediate_excluded)
+        matched = [f"close in meaning to {label}"] + ([now_words] if now else [])
         return Screening(escalate=True, immediate_danger=now, categories=cats, matched=matched, unsure=False)
     if prediction.p_escalate >= weights.t_unsure:
         return Screening(unsure=True, categories=cats, matched=[f"possibly {label}"])

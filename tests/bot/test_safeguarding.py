@@ -89,11 +89,15 @@ def test_quality_floor_on_dev_set():
     assert len(immediate) >= 35
 
 
-def test_the_shipped_classifier_was_trained_on_the_current_dev_set():
+def test_the_shipped_classifier_was_trained_on_the_current_training_files():
     trained = classifier.load_weights().trained_on
-    digest = hashlib.sha256((DATA / "safeguarding_cases.jsonl").read_bytes()).hexdigest()
-    assert trained["sha256"] == digest, "dev set changed: run .venv/bin/python -m bot.safeguarding.classifier train"
-    assert trained["rows"] == len(DEV)
+    files = {f["file"]: f["sha256"] for f in trained["files"]}
+    assert sorted(files) == sorted(classifier.TRAINING_FILES)
+    assert "tests/data/safeguarding_cases.jsonl" in files
+    for name, digest in files.items():
+        assert hashlib.sha256((REPO / name).read_bytes()).hexdigest() == digest, (
+            f"{name} changed: run .venv/bin/python -m bot.safeguarding.classifier train")
+    assert trained["rows"] == sum(len(_rows(Path(name).name)) for name in files)
 
 
 # ------------------------------------------------------------------------------------------ by kind of case
