@@ -91,12 +91,20 @@ class Neighbours:
     weight: float
     scale: float
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pos", np.ascontiguousarray(self.vectors[self.positive]))
+        object.__setattr__(self, "_neg", np.ascontiguousarray(self.vectors[~self.positive]))
+
     def prob(self, x: np.ndarray) -> np.ndarray:
-        sims = x @ self.vectors.T
+        # One matrix-vector product per unit: a matrix-matrix product here goes through multi-threaded BLAS,
+        # which on a busy 2-core server cost ~13 ms against ~0.03 ms per unit this way (measured).
         k = self.k
-        pos = np.sort(sims[:, self.positive], axis=1)[:, -k:].mean(axis=1)
-        neg = np.sort(sims[:, ~self.positive], axis=1)[:, -k:].mean(axis=1)
-        return 1.0 / (1.0 + np.exp(-(pos - neg) * self.scale))
+        out = np.empty(len(x))
+        for i, xi in enumerate(np.asarray(x, dtype=np.float32)):
+            pos = np.sort(self._pos @ xi)[-k:].mean()
+            neg = np.sort(self._neg @ xi)[-k:].mean()
+            out[i] = 1.0 / (1.0 + np.exp(-(pos - neg) * self.scale))
+        return out
 
 
 @dataclass(frozen=True)
