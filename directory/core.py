@@ -111,6 +111,21 @@ def _on_behalf_bits() -> int:
     return audience_bit("family") | audience_bit("professional")
 
 
+_pool: list = []  # [pid, executor]: a forked child makes its own (a pool's threads do not survive a fork)
+_pool_lock = threading.Lock()
+
+
+def _lexical_pool():
+    """The worker threads that run a query's word search while its vector is computed."""
+    from concurrent.futures import ThreadPoolExecutor
+    import os
+
+    with _pool_lock:
+        if not _pool or _pool[0] != os.getpid():
+            _pool[:] = [os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="directory-lexical")]
+        return _pool[1]
+
+
 def _check_exclude(exclude: object) -> frozenset[str]:
     if exclude is None:
         return frozenset()
@@ -407,6 +422,18 @@ class Directory:
         texts = [_clean_query(q) for q in queries]
         plan = self._plan(**filters)
         catalog = self.catalog()
+        if len(texts) == 1:
+            # One question (the conversation's case): the word search does not need the query's vector,
+            # so it runs in a worker thread while the query is embedded (both release the GIL: SQLite
+            # while it steps, ONNX Runtime while it runs), and the search waits for the longer of the two
+            # instead of their sum.
+            mask = self._mask(catalog, plan)
+            pending = _lexical_pool().submit(self._lexical_hits, catalog, texts[0], mask)
+            try:
+                vector = embed_query(texts)[0]
+            finally:
+                hits = pending.result()
+            return [self._search_one(catalog, texts[0], vector, plan, mask=mask, lexical_hits=hits)]
         vectors = embed_query(texts) if texts else np.zeros((0, 384), np.float32)
         return [self._search_one(catalog, text, vectors[i], plan) for i, text in enumerate(texts)]
 
@@ -510,8 +537,9 @@ class Directory:
             mask = both(mask, is_open)
         return mask
 
-    def _search_one(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid") -> list[dict]:
-        ranked = self.rank(catalog, text, vector, plan, mode=mode)
+    def _search_one(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str = "hybrid",
+                    mask: np.ndarray | None | bool = False, lexical_hits: list[tuple[int, float]] | None = None) -> list[dict]:
+        ranked = self._rank(catalog, text, vector, plan, mode, mask=mask, lexical_hits=lexical_hits)
         top = ranked[: plan["k"]]
         services = self._services_of(catalog, [catalog.ids[row] for row, *_ in top])
         words = terms(text)
@@ -545,8 +573,25 @@ class Directory:
         """(row, fused score, lexical rank, dense similarity) best first, after filters."""
         return self._rank(catalog, text, vector, plan, mode)
 
-    def _rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str) -> list[tuple[int, float, int | None, float | None]]:
-        mask = self._mask(catalog, plan)
+    def _lexical_hits(self, catalog: Catalog, text: str, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        """(row, BM25 score) best first among the rows ``mask`` allows, without hits under
+        ``LEXICAL_CUTOFF`` of the best (they only matched common words)."""
+        limit = CANDIDATES if mask is None else CANDIDATES * 4
+        hits = catalog.lexical.search(terms(text), limit)
+        floor = hits[0][1] * LEXICAL_CUTOFF if hits else 0.0
+        found = []
+        for sid, score in hits:
+            row = catalog.row_of.get(sid)
+            if row is not None and score >= floor and (mask is None or mask[row]):
+                found.append((row, score))
+        return found
+
+    def _rank(self, catalog: Catalog, text: str, vector: np.ndarray, plan: dict[str, Any], mode: str,
+              mask: np.ndarray | None | bool = False, lexical_hits: list[tuple[int, float]] | None = None,
+              ) -> list[tuple[int, float, int | None, float | None]]:
+        """``mask`` and ``lexical_hits``, when given, were worked out already for this plan and text."""
+        if mask is False:
+            mask = self._mask(catalog, plan)
         dense: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
             dense = dense_search(catalog, vector, mask, CANDIDATES)
@@ -555,15 +600,10 @@ class Directory:
         # contact) is offered only when it is close in meaning to what was asked, never on a shared word
         # ("my toddler isn't talking" is not "someone to talk to"; "I can't cope any more" still finds one).
         off_behalf: set[int] = set()
-        lexical_hits: list[tuple[int, float]] = []
-        if mode in ("hybrid", "lexical"):
-            limit = CANDIDATES if mask is None else CANDIDATES * 4
-            hits = catalog.lexical.search(terms(text), limit)
-            floor = hits[0][1] * LEXICAL_CUTOFF if hits else 0.0
-            for sid, score in hits:
-                row = catalog.row_of.get(sid)
-                if row is not None and score >= floor and (mask is None or mask[row]):
-                    lexical_hits.append((row, score))
+        if mode not in ("hybrid", "lexical"):
+            lexical_hits = []
+        elif lexical_hits is None:
+            lexical_hits = self._lexical_hits(catalog, text, mask)
         if plan["age"] is not None and catalog.audience_bits.any():
             # Only the rows already found matter: those in the dense list (their similarity is known) and
             # the lexical hits (their similarity is one short product each), not every such service.
