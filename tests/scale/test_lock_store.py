@@ -7,8 +7,8 @@ Checked by hand once with Rasa 3.6's own ``RedisLockStore`` in place of ours (``
 ...``, 2026-11-29): ``slow_holder`` fails (the waiting turn's ticket expires beside the slow one's and it is
 dropped with ``LockError`` when the slow turn ends; when the slow turn's clean-up and the waiter's
 non-atomic ``update_lock`` interleave, an empty lock is written back and the waiter waits for ever, the CI
-failure); ``many`` fails (4 overlapping turns, duplicate ticket numbers from the non-atomic issue, and turns
-that never ran); ``redis_restart`` fails (``LockError``: the turn is dropped). ``dead_holder`` passes with
+failure); ``many`` fails (the non-atomic issue overwrote tickets: 23 of the 31 in the lock, and turns that
+never ran; with a shorter first turn, 4 turns of one conversation ran at once); ``redis_restart`` fails (``LockError``: the turn is dropped). ``dead_holder`` passes with
 both: a dead instance's ticket expires after the lifetime.
 """
 from __future__ import annotations
