@@ -38,6 +38,8 @@ def validate(slot: str, value, t: Tracker | None = None):
     form = actions.ValidateTriageForm()
     dispatcher = CollectingDispatcher()
     result = getattr(form, f"validate_{slot}")(value, dispatcher, t or tracker(), {})
+    if asyncio.iscoroutine(result):  # rasa-sdk awaits a validator that is a coroutine (validate_concern is)
+        result = asyncio.run(result)
     return result, dispatcher.messages
 
 
