@@ -80,11 +80,17 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """One round: queue follow-ups, then deliver everything due; returns how many were delivered."""
-        now = self.clock()
-        await asyncio.to_thread(self.store.schedule_followups, now, self.renotify_after, self.next_tier_after, self.worker_id)
+        """One round: deliver what is due, queue follow-ups (reminders, next tier), deliver those; returns how
+        many were delivered. What is already due (first notices above all) goes out before the follow-ups
+        are worked out: with many unacknowledged escalations that can take a while."""
+        delivered = await self._deliver_due()
+        await asyncio.to_thread(self.store.schedule_followups, self.clock(), self.renotify_after, self.next_tier_after,
+                                self.worker_id)
+        return delivered + await self._deliver_due()
+
+    async def _deliver_due(self) -> int:
         delivered = 0
-        for _ in range(100):  # bounded: at most 100 batches a round
+        for _ in range(100):  # bounded: at most 100 batches
             # the clock is read again for each batch, so an escalation committed during a long round is due
             # at once and (first notices first) goes out in the next batch, not after the whole round
             rows = await asyncio.to_thread(self.store.claim_due, list(self.channels), self.worker_id, self.clock(),
