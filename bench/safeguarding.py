@@ -12,7 +12,9 @@ classifier is trained on, so its figures are in-sample (the classifier's trainer
 cross-validated ones). ``holdout2``, ``holdout3`` and ``holdout4`` were each written blind, before the change
 they measured; since helper 23's round they are TRAINING data too (the classifier trains on dev + holdouts
 2-4, and the cue bank was fixed on their misses), so their figures are in-sample now. ``holdout5`` (204
-messages written blind before that round, never trained or tuned on; a test checks) is the honest one.
+messages written blind before that round, never trained or tuned on; a test checks) and ``holdout6`` (163
+messages written after it by someone who had seen none of the screen's data or code, never trained or
+tuned on) are the honest ones.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout2": ROOT / "tests/data/safeguarding_holdout2.jsonl",
         "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl",
         "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl",
-        "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl"}
+        "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl",
+        "holdout6": ROOT / "tests/data/safeguarding_holdout6.jsonl"}
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 

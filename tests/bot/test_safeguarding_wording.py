@@ -23,26 +23,32 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-# ------------------------------------------------------------------------------------------ holdout5
-def test_holdout5_has_the_promised_mix_and_is_never_trained_on():
-    rows = _rows(DATA / "safeguarding_holdout5.jsonl")
-    assert len(rows) >= 150
-    assert sum(r["immediate_danger"] for r in rows) >= 25
-    assert sum(not r["escalate"] for r in rows) >= 60
+# ------------------------------------------------------------------------------------------ blind sets
+@pytest.mark.parametrize("name, size, immediate, benign", [
+    ("safeguarding_holdout5.jsonl", 150, 25, 60),
+    ("safeguarding_holdout6.jsonl", 150, 20, 55),
+])
+def test_the_blind_sets_have_the_promised_mix_and_are_never_trained_on(name, size, immediate, benign):
+    rows = _rows(DATA / name)
+    assert len(rows) >= size
+    assert sum(r["immediate_danger"] for r in rows) >= immediate
+    assert sum(not r["escalate"] for r in rows) >= benign
     assert all(r["escalate"] for r in rows if r["immediate_danger"])
     assert all(r["categories"] for r in rows if r["escalate"]) and not any(r["categories"] for r in rows if not r["escalate"])
     blind = {r["text"].lower() for r in rows}
-    assert not any("holdout5" in name for name in classifier.TRAINING_FILES)
+    assert name in classifier.BLIND_SETS
+    assert not any(name in f for f in classifier.TRAINING_FILES)
     trained = classifier.load_weights().trained_on
-    assert not any("holdout5" in f["file"] for f in trained["files"])
-    for name in classifier.TRAINING_FILES:
-        seen = {r["text"].lower() for r in _rows(REPO / name)}
-        assert not blind & seen, f"holdout5 shares messages with {name}"
+    assert not any(name in f["file"] for f in trained["files"])
+    for other in {*classifier.TRAINING_FILES, *(f"tests/data/{b}" for b in classifier.BLIND_SETS)} - {f"tests/data/{name}"}:
+        seen = {r["text"].lower() for r in _rows(REPO / other)}
+        assert not blind & seen, f"{name} shares messages with {other}"
 
 
-def test_training_refuses_the_blind_set(tmp_path):
-    with pytest.raises(ValueError, match="holdout5"):
-        classifier.train([DATA / "safeguarding_holdout5.jsonl"], tmp_path / "classifier.json", {})
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout6.jsonl"])
+def test_training_refuses_the_blind_sets(tmp_path, name):
+    with pytest.raises(ValueError, match="blind test set"):
+        classifier.train([DATA / name], tmp_path / "classifier.json", {})
 
 
 # ------------------------------------------------------------------------------------------ pinned wording
