@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import datetime as dt
 import hashlib
 import json
@@ -209,8 +210,8 @@ class WebPerson:
         self.script = ["hello", who, where, age, what, "/affirm"]
         self.index = 0
 
-    async def turn(self) -> tuple[int, bool]:
-        """One turn; returns (its index in the conversation, whether it was a real answer)."""
+    async def turn(self) -> tuple[int, str | None]:
+        """One turn; returns (its index in the conversation, None for a real answer or why it was not one)."""
         if self.index >= len(self.script):
             if self.long_tail:
                 self.script.append(LONG_TAIL[(self.index - 6) % len(LONG_TAIL)])
@@ -223,13 +224,26 @@ class WebPerson:
         self.index += 1
         async with self.http.post(f"{self.base}/api/chat", json={"message": message}, headers={"X-CSRF-Token": self.csrf}) as response:
             if response.status != 200:
-                return index, False
+                return index, f"HTTP {response.status}"
             doc = await response.json()
-        text = " ".join(m.get("text") or "" for m in doc.get("messages", []))
-        return index, bool(text) and "can't answer" not in text
+        return index, web_failure(doc)
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def web_failure(doc: dict) -> str | None:
+    """Why a web app's answer is not a real one (None when it is): the gateway's fallback because Rasa gave no
+    answer in time ("rasa"), or Rasa's answer with the note that the action server's health check failed
+    ("actions"), or nothing to show."""
+    text = " ".join(m.get("text") or "" for m in doc.get("messages", []))
+    if not text:
+        return "empty answer"
+    if "can't answer" in text:
+        return "fallback: no answer from Rasa in time"
+    if "part of the assistant is not working" in text:
+        return "fallback: action server health check failed"
+    return None
 
 
 class RasaPerson:
@@ -243,7 +257,7 @@ class RasaPerson:
     async def open(self) -> None:
         return None
 
-    async def turn(self) -> tuple[int, bool]:
+    async def turn(self) -> tuple[int, str | None]:
         if self.index >= 6 and not self.long_tail:
             self.conversation, self.index = self.conversation + 1, 0
         index = self.index
@@ -251,9 +265,9 @@ class RasaPerson:
         body = {"sender": f"bench-{self.number}-{self.conversation}-{os.getpid()}-{id(self)}", "message": "hello"}
         async with self.http.post(f"{self.base}/webhooks/rest/webhook", json=body) as response:
             if response.status != 200:
-                return index, False
+                return index, f"HTTP {response.status}"
             doc = await response.json()
-        return index, bool(doc)
+        return index, None if doc else "empty answer"
 
     async def close(self) -> None:
         await self.http.close()
@@ -268,6 +282,8 @@ class Phase:
     by_index: dict[int, list[float]] = field(default_factory=dict)
     turns: int = 0
     failed: int = 0
+    reasons: collections.Counter = field(default_factory=collections.Counter)  # why turns failed
+    slow: list[tuple[int, float, str]] = field(default_factory=list)  # (turn index, seconds, reason) of failed turns
     seconds: float = 0.0
     wall: tuple[float, float] = (0.0, 0.0)  # epoch seconds the phase began and ended (to read nginx's logs)
 
@@ -316,17 +332,19 @@ async def drive(person_class, base: str, name: str, *, people: int, seconds: flo
             else:
                 at = time.monotonic()
             try:
-                index, ok = await person.turn()
-            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, AttributeError):
-                index, ok = -1, False
+                index, why = await person.turn()
+            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, AttributeError) as err:
+                index, why = -1, type(err).__name__
             elapsed = time.monotonic() - at
             phase.turns += 1
             done += 1
-            if ok:
+            if why is None:
                 phase.latencies.append(elapsed)
                 phase.by_index.setdefault(index, []).append(elapsed)
             else:
                 phase.failed += 1
+                phase.reasons[why] += 1
+                phase.slow.append((index, elapsed, why))
 
     tasks = [asyncio.create_task(person_loop(p)) for p in persons]
     if due is not None:
@@ -445,6 +463,15 @@ def table(results: list[dict], startup: dict[str, float]) -> str:
                      f"{ratio(saturation.rate, base['phases']['saturation'].rate if base and 'saturation' in base['phases'] else None)} | "
                      f"{early:.0f} | {late:.0f} | {ratio(late, early)} | "
                      f"{f'{long.failed}/{long.turns}' if long else '-'} | {startup.get(result['system'], float('nan')):.0f} |")
+    failures = [(r["system"], name, why, count) for r in results for name, phase in r["phases"].items()
+                 for why, count in sorted(phase.reasons.items())]
+    if failures:
+        lines += ["", "why turns failed (the web app's fallback answers by cause; HTTP errors; client time-outs)", "",
+                  "| system | phase | reason | turns | their time as the client saw it (s, min-max) |", "|---|---|---|---:|---|"]
+        for system, name, why, count in failures:
+            phase = next(r for r in results if r["system"] == system)["phases"][name]
+            times = [s for _, s, w in phase.slow if w == why]
+            lines.append(f"| {system} | {name} | {why} | {count} | {min(times):.2f}-{max(times):.2f} |")
     parts = [(r["system"], label, figures) for r in results for label, figures in (r.get("parts") or {}).items()]
     if parts:
         lines += ["", "where a turn's time goes at 50% load (nginx's request times; a Rasa call includes its action calls)", "",
@@ -471,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10-second phases, 2 long conversations")
     parser.add_argument("--phases", default="load,long", help="load (saturation and paced), long, or both (default)")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
+                        help="copy each system's state folder (its processes' logs, nginx's access logs) here before it is deleted")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.long = 10, 2
@@ -514,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(measure(system, stack, base, person, args))
             finally:
                 stack.stop()
+                if args.keep_logs:
+                    kept = args.keep_logs / system
+                    shutil.copytree(state, kept, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+                        "*.tar.gz", "pgdata*", "nginx-tmp", "*.sqlite*", "*.key", "database-url", "redis.conf", "endpoints.yml"))
+                    print(f"== {system}: logs kept in {kept}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = table(results, startup)
@@ -521,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"report": report, "results": [
             {"system": r["system"], "memory": r["memory"], "phases": {n: {"rate": p.rate, "turns": p.turns, "failed": p.failed,
-             "p50": p.pct(50), "p95": p.pct(95), "p99": p.pct(99)} for n, p in r["phases"].items()}} for r in results]}, indent=2))
+             "p50": p.pct(50), "p95": p.pct(95), "p99": p.pct(99),
+             "failed_by_reason": dict(p.reasons), "failed_turns": p.slow} for n, p in r["phases"].items()}} for r in results]}, indent=2))
     return 0
 
 

@@ -43,6 +43,17 @@ from bot.runner import PYTHON, RASA, Stack, free_port, train, wait_for, write_en
 # default: 60 s); a slow live one keeps it as long as it works (up to 60 s), never overtaken.
 LOCK_STORE = "rasa_ext.lock_store.RedisTicketLockStore"
 TICKET_LOCK_LIFETIME = 15
+# Request bodies nginx lets through. The public port: what the web app takes (its own check is smaller still).
+# The loopback pools: the action servers' own limit (Sanic's default, 100 MB). Rasa sends each action call the
+# conversation's whole tracker, about 6 kB more per turn, so a long conversation's calls grow past any small
+# limit: at the public port's 256 kB every action call of a conversation failed from about its 42nd turn (nginx's
+# 413; Rasa then answered nothing and the person got the web app's fallback answer).
+PUBLIC_BODY_LIMIT = "256k"
+POOL_BODY_LIMIT = "100m"
+# ... and held in memory whole (nginx allocates only what a body needs): a body past the buffer would go to a
+# temporary file, which nginx's worker (not the owner of the state folder) may not write (a 500), and a tracker
+# (what people said, redacted) would be written to disk
+POOL_BODY_BUFFER = POOL_BODY_LIMIT
 
 
 class ScaledError(RuntimeError):
@@ -202,7 +213,7 @@ def nginx_conf(state: Path, public: tuple[str, int], web_ports: list[int], rasa_
         "http {\n"
         f"  client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n  fastcgi_temp_path {tmp}/fastcgi;\n"
         f"  uwsgi_temp_path {tmp}/uwsgi;\n  scgi_temp_path {tmp}/scgi;\n"
-        "  client_max_body_size 256k;\n  client_body_buffer_size 256k;\n  proxy_max_temp_file_size 0;\n"
+        "  proxy_max_temp_file_size 0;\n"
         "  proxy_buffer_size 64k;\n  proxy_buffers 16 64k;\n"
         "  server_tokens off;\n"
         "  log_format pools '$msec $server_port $request_method $uri $status $request_time \"$upstream_addr\" '\n"
@@ -211,6 +222,7 @@ def nginx_conf(state: Path, public: tuple[str, int], web_ports: list[int], rasa_
         + "  server {\n"
         f"    listen {listen};\n"
         f"    access_log {state / 'nginx-public-access.log'} pools;\n"
+        f"    client_max_body_size {PUBLIC_BODY_LIMIT};\n    client_body_buffer_size {PUBLIC_BODY_LIMIT};\n"
         "    location / {\n"
         + proxied("earlyhelp_web", "3600s")  # the duty inbox's live updates are a long-lived stream
         + "      proxy_buffering off;\n"
@@ -221,10 +233,12 @@ def nginx_conf(state: Path, public: tuple[str, int], web_ports: list[int], rasa_
         "  server {\n"
         f"    listen 127.0.0.1:{rasa_lb};\n"
         f"    access_log {state / 'nginx-rasa-access.log'} pools;\n"
+        f"    client_max_body_size {POOL_BODY_LIMIT};\n    client_body_buffer_size {POOL_BODY_BUFFER};\n"
         "    location / {\n" + proxied("earlyhelp_rasa", "60s") + "    }\n  }\n"
         "  server {\n"
         f"    listen 127.0.0.1:{action_lb};\n"
         f"    access_log {state / 'nginx-actions-access.log'} pools;\n"
+        f"    client_max_body_size {POOL_BODY_LIMIT};\n    client_body_buffer_size {POOL_BODY_BUFFER};\n"
         "    location / {\n" + proxied("earlyhelp_actions", "60s") + "    }\n  }\n"
         "}\n"
     )
