@@ -76,3 +76,21 @@ def test_an_hnsw_directory_searches_like_an_exact_one_and_restarts_from_its_grap
 
 def ids(results):
     return [r["id"] for r in results]
+
+
+def _search_in_child(directory, queue):
+    queue.put(ids(directory.search("young carers", area="buckinghamshire", k=3)))
+
+
+def test_a_forked_worker_searches_with_its_own_connection_and_threads(seeded):
+    import multiprocessing
+
+    here = ids(seeded.search("young carers", area="buckinghamshire", k=3))  # parent's reader and pool now exist
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_search_in_child, args=(seeded, queue))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0, "the forked search hung or failed"
+    assert queue.get(timeout=5) == here
+    assert ids(seeded.search("young carers", area="buckinghamshire", k=3)) == here  # the parent's are untouched
