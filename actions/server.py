@@ -1,8 +1,10 @@
 """Start the action server: rasa-sdk's own app, bound to loopback, refusing calls without the token.
 
 Plain ``rasa run actions`` listens on every interface with no authentication; anyone who could reach
-it could run our actions with a forged tracker. Rasa sends ``action_endpoint.token`` as a query
-parameter, so the runner gives both sides the same random ``EARLYHELP_ACTION_TOKEN``.
+it could run our actions with a forged tracker. The runner gives both sides the same random
+``EARLYHELP_ACTION_TOKEN``; Rasa sends it in a request header (``action_endpoint.headers``), not as
+Rasa's ``token`` query parameter, because a query string ends up in proxies' error logs (nginx writes the
+request line of a refused request).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic, response
 
 
+TOKEN_HEADER = "X-Earlyhelp-Action-Token"
+
+
 def build_app(token: str | None) -> Sanic:
     executor = ActionExecutor()
     executor.register_package("actions.actions")
@@ -25,7 +30,7 @@ def build_app(token: str | None) -> Sanic:
     async def require_token(request):
         if request.path == "/health":
             return None
-        given = request.args.get("token", "")
+        given = request.headers.get(TOKEN_HEADER, "")
         if not token or not hmac.compare_digest(given, token):
             return response.json({"error": "forbidden"}, status=403)
         return None

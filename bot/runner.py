@@ -110,7 +110,9 @@ def tracker_store_yaml(state: Path) -> str:
 def write_endpoints(state: Path, action_port: int, token: str) -> Path:
     path = state / "endpoints.yml"
     path.write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n  token: {token}\n"
+        # the token in a header (actions.server.TOKEN_HEADER), never in the URL: URLs reach proxies' logs
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+        f"  headers:\n    X-Earlyhelp-Action-Token: {token}\n"
         + tracker_store_yaml(state)
     )
     path.chmod(0o600)

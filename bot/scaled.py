@@ -187,7 +187,7 @@ class RedisAddress:
 def nginx_conf(state: Path, public: tuple[str, int], web_ports: list[int], rasa_lb: int, rasa_ports: list[int],
                action_lb: int, action_ports: list[int]) -> str:
     """nginx in front of each pool. Access logs hold times, status and which instance answered; never a
-    client address or a query string (the action token travels in the query string)."""
+    client address or a query string (the action token travels in a request header, never in the URL)."""
     def upstream(name: str, ports: list[int]) -> str:
         servers = "".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in ports)
         return f"  upstream {name} {{\n    zone {name} 64k;\n{servers}    keepalive 32;\n  }}\n"

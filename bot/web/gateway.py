@@ -548,5 +548,11 @@ class Gateway:
         if not isinstance(doc, list):
             self.health.failed("rasa", "answered something that is not a list of messages")
             return None
+        replies = merge_cards([r for r in (normalise_reply(x) for x in doc) if r])
+        if not replies:
+            # Rasa says nothing when a custom action failed (it logs why): the person gets the fallback, and
+            # /readyz counts it, so a failing action pool (e.g. a proxy refusing large trackers) is seen
+            self.health.failed("rasa", "answered with no messages (an action failed? see Rasa's log)")
+            return replies
         self.health.ok("rasa")
-        return merge_cards([r for r in (normalise_reply(x) for x in doc) if r])
+        return replies

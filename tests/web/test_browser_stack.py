@@ -153,7 +153,7 @@ def _token(web_stack) -> str:
     import yaml
 
     endpoints = yaml.safe_load((web_stack.stack.state / "endpoints.yml").read_text())
-    return endpoints["action_endpoint"]["token"]
+    return endpoints["action_endpoint"]["headers"]["X-Earlyhelp-Action-Token"]
 
 
 def _answers_without_the_action_server(page, web_stack) -> None:

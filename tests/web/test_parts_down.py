@@ -78,6 +78,19 @@ async def test_action_server_down_adds_the_area_number_and_shows_on_readyz(make_
     assert any("action_server failed" in r.getMessage() for r in caplog.records)
 
 
+async def test_rasa_answering_nothing_gets_the_fallback_and_shows_on_readyz(make_settings, client_for, rasa_recorder):
+    """Rasa answers an empty list when a custom action failed (a proxy in front of the action servers once
+    refused large trackers this way): the person gets the area's number, and /readyz counts it."""
+    rasa = await rasa_recorder(reply=[])
+    client = await client_for(make_settings(rasa_url=rasa.url))
+    csrf = await open_chat(client)
+    doc = await (await say(client, csrf, "we live in Stroud and need help with sleep")).json()
+    assert doc["degraded"] is True and talk_number("gloucestershire") in texts(doc)
+    body = await (await client.get("/readyz")).json()
+    assert body["recent"]["rasa"]["failing_now"] is True and body["recent"]["rasa"]["failures_last_5_minutes"] >= 1
+    assert "no messages" in body["recent"]["rasa"]["last_failure"]["detail"]
+
+
 async def test_the_store_down_still_answers_with_999_and_the_number(make_settings, client_for, postgres, caplog):
     caplog.set_level(logging.WARNING)
     settings = make_settings(database_url=postgres.url)
