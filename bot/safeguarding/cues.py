@@ -232,7 +232,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as err:
         raise CueBankError(f"{path.name}: cannot read file: {err.strerror or err}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # the C parser: 10x faster
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""

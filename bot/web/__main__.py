@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as err:
         print(f"earlyhelp web: {err}", file=sys.stderr)
         return 2
+    # Escalation commits run in threads beside the screen's and redaction's CPU-bound threads, all under one
+    # GIL: with Python's 5 ms switch interval a commit's p99 was 61 ms beside one busy thread, 15 ms at 1 ms
+    # (bench/escalation.py --gil, 2026-11-29; the target is 20 ms).
+    sys.setswitchinterval(0.001)
     print(f"Early Help web app on http://{settings.host}:{settings.port} (Rasa {settings.rasa_url})", flush=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
