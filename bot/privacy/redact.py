@@ -29,9 +29,10 @@ and council names (``bot.places``), ages ("my 4 year old") and the words the saf
 triage read are never taken as names (``knowledge/privacy/redaction.yml``).
 
 The engine loads once per process (``load_engine``; about 3-10 s), and per message costs about 20 ms
-(``bench/redaction.py``). A long-lived process starts it early (the web app in its warm-up, or
-``preload()`` in a background thread); otherwise the first ``redact`` loads it, waiting rather than pass a
-name through. Importing this module loads nothing, so a command that never redacts pays nothing. If the library or the model cannot load, it is
+(``bench/redaction.py``). A long-lived process loads it early (the web app in its warm-up);
+otherwise the first ``redact`` loads it, waiting rather than pass a name through (``load_engine`` holds a
+lock, so concurrent first calls wait for one load). Importing this module loads nothing, so a command
+that never redacts pays nothing. If the library or the model cannot load, it is
 logged once and redaction carries on with the patterns and a plain-pattern name rule (capitalised word
 after a relation word): ``engine_status()`` says which, for ``/readyz``. Set ``EARLYHELP_REDACTION_MODEL=off``
 to use patterns only (for example in a command that never sees a message).
@@ -358,7 +359,6 @@ _PRESIDIO_KINDS = {"PERSON": "person", "PHONE_NUMBER": "phone", "UK_NHS": "nhs_n
 _ENGINE: dict[str, Any] = {"analyzer": None, "state": "not loaded", "model": None, "error": None, "seconds": None}
 _LOAD_LOCK = threading.Lock()
 _USE_LOCK = threading.Lock()
-_LOADER: threading.Thread | None = None
 _NAME_TOKEN = re.compile(r"^[A-Za-z][A-Za-z'\u2019\-]*$")
 _INTRO = {"im", "i'm", "i\u2019m", "its", "it's", "it\u2019s"}
 _LOWER_NAME_POS = {"PROPN", "NOUN", "ADJ", "ADV", "X", "INTJ"}
@@ -445,14 +445,6 @@ def load_engine() -> bool:
         _ENGINE.update(state="loaded", error=None, seconds=round(time.monotonic() - started, 2))
         log.info("redaction: entity model %s loaded in %.1f s", model, _ENGINE["seconds"])
         return True
-
-
-def preload() -> None:
-    """Start loading the engine in a background thread (idempotent); ``redact`` waits for it if needed."""
-    global _LOADER
-    if _LOADER is None and _ENGINE["analyzer"] is None:
-        _LOADER = threading.Thread(target=load_engine, name="redaction-engine", daemon=True)
-        _LOADER.start()
 
 
 def _acceptable_name_token(tok, *, capitalised_only: bool = False) -> bool:
@@ -602,8 +594,6 @@ def _fallback_names(text: str) -> list[Found]:
 
 def _entity_candidates(text: str) -> list[Found]:
     if _ENGINE["analyzer"] is None:
-        if _LOADER is not None and _LOADER.is_alive():
-            _LOADER.join()
         if not load_engine():
             return _fallback_names(text)
     analyzer = _ENGINE["analyzer"]
