@@ -79,6 +79,11 @@ def slow_holder(port, kind):
             seen["b_enter"] = time.time()
             seen["b_exit"] = time.time()
 
+    return _two_turns(first, second, seen)
+
+
+def _two_turns(first, second, seen: dict) -> dict:
+    """Run the two instances' turns; what they saw, whether the second hung, and any errors."""
     a, b = Instance(first), Instance(second)
     a.start(), b.start()
     a.join(10)
@@ -193,11 +198,7 @@ def redis_restart(port, kind):
         async with turn(b_store, kind, "restart", lifetime, wait=0.01):
             seen["b_enter"] = time.time()
 
-    a, b = Instance(first), Instance(second)
-    a.start(), b.start()
-    a.join(10)
-    b.join(TIMES_OUT)
-    return {**seen, "hung": b.is_alive(), "errors": [a.error, b.error]}
+    return _two_turns(first, second, seen)
 
 
 SCENARIOS = {f.__name__: f for f in (slow_holder, many, dead_holder, redis_restart)}
