@@ -86,18 +86,21 @@ async def _end_streams(app: web.Application) -> None:
 
 
 def _warm_up(done: threading.Event) -> None:
-    """Load the safeguarding screen (its cue bank and any model), the redaction engine and the area files
-    before the first person needs them; /readyz says "not ready" until this is done."""
+    """Load the safeguarding screen (its cue bank and any model), the redaction engine, the area files and
+    what a safeguarding answer needs, once, before the first person needs them; /readyz says "not ready"
+    until this is done."""
     try:
         from bot.areas import load_areas
         from bot.privacy.redact import load_engine
         from bot.safeguarding import screen
+        from bot.web.gateway import warm_answers
 
         started = time.monotonic()
         screen("hello")
         if not load_engine():  # it logs why; names are then found by patterns only (readyz says "degraded")
             log.warning("redaction engine not loaded: names are found by patterns only")
         load_areas()
+        warm_answers()
         log.info("safeguarding screen, redaction and areas loaded in %.1f s", time.monotonic() - started)
         done.set()
     except Exception:

@@ -35,7 +35,6 @@ import datetime as dt
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections import deque
@@ -215,10 +214,11 @@ def safety_card(screening: dict, area: str | None, at: dt.datetime | None = None
                        "recorded": recorded}}
 
 
-def _warm_answers() -> None:
+def warm_answers() -> None:
     """Load what the answer to a safeguarding message needs (the area finder, the reply and contact
     knowledge, redaction) before the first message, so the first person after a (re)start is not the one
-    who waits for it; the app's own warm-up loads the screen. Failures show up on first use instead."""
+    who waits for it. Called by the app's warm-up (``bot.web.app``), after the screen and the redaction
+    engine. Failures show up on first use instead."""
     try:
         from bot.places import resolve_area
 
@@ -274,8 +274,6 @@ class Gateway:
         self.http = http
         self.on_escalation = on_escalation
         self.health = Health()
-        if getattr(settings, "warm_gateway", True):
-            threading.Thread(target=_warm_answers, name="gateway-warm-up", daemon=True).start()
 
     async def in_store(self, fn, *args, seconds: float | None = None, **kwargs):
         """``fn(*args)`` in a thread, or raise ``StoreUnavailable`` if it fails or takes over ``seconds``
