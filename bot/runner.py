@@ -76,6 +76,20 @@ def free_port() -> int:
 # (rasa_ext/tracker_store.py; same table and rows as Rasa's own ``type: SQL``).
 # EARLYHELP_RASA_TRACKER_STORE=SQL puts Rasa's own store back (the bench measures the difference with it).
 TRACKER_STORE_TYPE = os.environ.get("EARLYHELP_RASA_TRACKER_STORE") or "rasa_ext.tracker_store.CachedSQLTrackerStore"
+# Our store hands Rasa trackers holding only the last this-many events (slots and the form still come from all
+# of them), so a turn's cost does not grow with the conversation (rasa_ext/tracker_store.py). 0: unbounded.
+MAX_EVENT_HISTORY = 300
+
+
+def max_event_history() -> int:
+    return int(os.environ.get("EARLYHELP_RASA_MAX_EVENT_HISTORY") or MAX_EVENT_HISTORY)
+
+
+def _tracker_bound_yaml() -> str:
+    """The bound, for our store only (Rasa's own ``type: SQL`` has no such setting)."""
+    if TRACKER_STORE_TYPE != "rasa_ext.tracker_store.CachedSQLTrackerStore":
+        return ""
+    return f"  max_event_history: {max_event_history()}\n"
 
 
 def _yaml(value: object) -> str:
@@ -98,13 +112,15 @@ def tracker_store_yaml(state: Path) -> str:
             f"  url: {_yaml(parsed.host or 'localhost')}\n  port: {parsed.port or 5432}\n"
             f"  db: {_yaml(parsed.database)}\n  username: {_yaml(parsed.username or '')}\n"
             f"  password: {_yaml(parsed.password or '')}\n"
+            + _tracker_bound_yaml()
         )
         if parsed.query:
             text += "  query:\n" + "".join(
                 f"    {_yaml(key)}: {_yaml(value if isinstance(value, str) else value[-1])}\n"
                 for key, value in sorted(parsed.query.items()))
         return text
-    return f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {_yaml(str(state / 'rasa-tracker.db'))}\n"
+    return (f"tracker_store:\n  type: {TRACKER_STORE_TYPE}\n  dialect: sqlite\n  db: {_yaml(str(state / 'rasa-tracker.db'))}\n"
+            + _tracker_bound_yaml())
 
 
 def write_endpoints(state: Path, action_port: int, token: str) -> Path:

@@ -16,19 +16,42 @@ balancer (rows added: read as new rows), is never served from stale memory. A ne
 
 Memory is bounded: at most ``cache_events`` events in all (default 20000), least recently used
 conversations dropped first.
+
+Bounded history (``max_event_history`` in the endpoints; 0 or absent: unbounded). Rasa's policies compute
+the dialogue states over all of a tracker's events, several times a turn, and every custom action call
+sends them all as JSON, so a turn costs more the longer the conversation. With a bound, the tracker this
+store hands out has its state (slots, the active form, a pause, the latest message and action...) from
+every event of the session, replayed, but its ``events`` hold at most ``max_event_history``: the last
+events, after a few events that set the state the window starts from (one ``SlotSet`` per slot not at
+its initial value, the active form, a pause; see ``state_at``). Those are there because Rasa rebuilds
+trackers from ``tracker.events`` in places (the form's validation builds a temporary tracker so, and
+``tracker.copy()``): without them the slots set before the window came back empty (seen: the form
+validated the area again and lost the town). They are never saved. Nothing is dropped from the
+database: Rasa's HTTP tracker endpoint (``retrieve_full_tracker``), the erasure and the retention purge
+see every row. Rasa's rules that need the conversation's start (``conversation_start: true``) do not
+match a window: its first state only looks like a start, and the window holds many turns after it.
+
+Rasa's own ``SQLTrackerStore.save`` decides what to write by counting the session's stored rows and
+skipping that many of ``tracker.events``, which is wrong for a bounded tracker. This store's trackers
+keep the events appended after they were handed out, and ``save`` writes exactly those, with Rasa's own
+code (the same rows), then forgets them, so a second save writes only what came after the first. A
+tracker this store did not hand out (Rasa's API replacing a conversation's events) is saved Rasa's way.
+
+Rasa's ``TrackerStore.max_event_history`` attribute is not used for this: Rasa's processor calls
+``get_or_create_tracker`` without it, which sets it back to None on every turn.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import ActiveLoop, ConversationPaused, Event, SessionStarted, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from rasa_ext import logs, speedups
@@ -38,6 +61,67 @@ speedups.apply()  # Rasa imports this module when the endpoints name this store:
 logs.install()  # and keep what people typed out of Rasa's logs (rasa_ext/logs.py)
 
 DEFAULT_CACHE_EVENTS = 20000
+# a turn of ours adds about 11 events, a form turn up to ~30: the bound must hold well over one turn, or the
+# policies' few last states (MemoizationPolicy's max_history, the rules) would not be in the tracker
+MIN_EVENT_HISTORY = 100
+
+
+def event_history_bound(value: Any) -> Optional[int]:
+    """The endpoints' ``max_event_history`` as a bound: None for unbounded (absent, null, 0)."""
+    if value is None or value == "" or value is False:
+        return None
+    try:
+        bound = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"tracker_store max_event_history must be a whole number of events (0: unbounded), not {value!r}") from None
+    if bound < 0:
+        raise ValueError(f"tracker_store max_event_history must not be negative, got {bound}")
+    if 0 < bound < MIN_EVENT_HISTORY:
+        raise ValueError(f"tracker_store max_event_history {bound} is too small: at least {MIN_EVENT_HISTORY} "
+                         "events (a turn adds 10 to 30), or 0 for unbounded")
+    return bound or None
+
+
+class _Events(deque):
+    """A tracker's events (a deque, as Rasa's) that also keeps the events appended since the store handed
+    the tracker out, in order: what ``save`` writes."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        super().__init__(events)
+        self.added: list[Event] = []
+
+    def append(self, event: Event) -> None:  # DialogueStateTracker.update
+        super().append(event)
+        self.added.append(event)
+
+    def extend(self, events: Iterable[Event]) -> None:  # DialogueStateTracker.recreate_from_dialogue
+        events = list(events)
+        super().extend(events)
+        self.added.extend(events)
+
+    def __reduce__(self) -> Any:  # copy.copy/deepcopy and pickle: a plain deque (a copy is never saved)
+        return deque, (list(self),)
+
+
+def state_at(tracker: DialogueStateTracker, timestamp: float) -> list[Event]:
+    """Events that give a new tracker this tracker's slots, active form and pause: what a bounded tracker
+    starts with, so that Rasa's code that replays a tracker's events into a new one (the form's validation
+    builds its temporary tracker so, ``tracker.copy()`` and ``travel_back_in_time`` too) finds the slots
+    set before the window, not their initial values. They carry ``timestamp`` (the window's first event's)
+    and are never saved."""
+    events: list[Event] = [SlotSet(name, copy.deepcopy(slot.value), timestamp=timestamp)
+                           for name, slot in tracker.slots.items() if slot.value != slot.initial_value]
+    if tracker.active_loop_name:
+        events.append(ActiveLoop(tracker.active_loop_name, timestamp=timestamp))
+    if tracker.is_paused():
+        events.append(ConversationPaused(timestamp=timestamp))
+    return events
+
+
+def added_events(tracker: DialogueStateTracker) -> Optional[list[Event]]:
+    """The events added to a tracker this store handed out, since then; None for any other tracker."""
+    events = getattr(tracker, "events", None)
+    return events.added if isinstance(events, _Events) else None
 
 
 def deserialise(rows: list[dict[str, Any]]) -> list[Event]:
@@ -58,9 +142,11 @@ class _Remembered:
 class CachedSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that reads only new rows on each turn (see the module's docstring)."""
 
-    def __init__(self, *args: Any, cache_events: int = DEFAULT_CACHE_EVENTS, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cache_events: int = DEFAULT_CACHE_EVENTS, max_event_history: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cache_events = int(cache_events)
+        self.event_history = event_history_bound(max_event_history)  # None: unbounded
         self._memory: "OrderedDict[str, _Remembered]" = OrderedDict()
         self._held = 0
         self.full_reads = 0  # how many retrievals read the whole session (for tests and logs)
@@ -126,4 +212,55 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         if entry is None or not entry.events or not self.domain:
             return None
         # the tracker gets its own (shallow) copies: whatever it changes on an event stays in this turn
-        return DialogueStateTracker.from_events(sender_id, [copy.copy(e) for e in entry.events], self.domain.slots)
+        return self._tracker(sender_id, [copy.copy(e) for e in entry.events])
+
+    def _tracker(self, sender_id: str, events: list[Event]) -> DialogueStateTracker:
+        """The tracker of these events (the whole session), holding at most ``event_history`` of them."""
+        slots = self.domain.slots
+        if self.event_history is None or len(events) <= self.event_history:
+            return self._hand_out(DialogueStateTracker.from_events(sender_id, events, slots), events)
+        # the window's own events, after room for the state it starts from (one SlotSet per slot, the form
+        # and a pause at most)
+        keep = max(self.event_history - len(slots) - 2, 1)
+        start = len(events) - keep
+        tracker = DialogueStateTracker.from_events(sender_id, events[:start], slots)
+        before = state_at(tracker, events[start].timestamp)
+        for event in events[start:]:
+            tracker.update(event)
+        return self._hand_out(tracker, before + events[start:])
+
+    @staticmethod
+    def _hand_out(tracker: DialogueStateTracker, events: list[Event]) -> DialogueStateTracker:
+        """The tracker holding ``events``, counting what is added to it from now on."""
+        tracker._max_event_history = None  # Rasa's copies (init_copy) must not drop the window's first events
+        tracker.events = _Events(events)
+        return tracker
+
+    def init_tracker(self, sender_id: str) -> DialogueStateTracker:
+        """A new conversation's tracker (Rasa's ``create_tracker`` saves it at once)."""
+        return self._hand_out(DialogueStateTracker(sender_id, self.domain.slots), [])
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
+        """What ``SQLTrackerStore.save`` writes: for our trackers, exactly the events added since they were
+        handed out (or last saved); for any other, Rasa's own count of stored rows decides."""
+        added = added_events(tracker)
+        if added is None:
+            return super()._additional_events(session, tracker)
+        return iter(list(added))
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """To an event broker, when one is configured: the same new events that ``save`` writes."""
+        added = added_events(tracker)
+        if added is None or self.event_broker is None:
+            return await super().stream_events(tracker)
+        await self._stream_new_events(self.event_broker, list(added), tracker.sender_id)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's ``SQLTrackerStore.save`` (same rows), writing each added event once."""
+        added = added_events(tracker)
+        count = None if added is None else len(added)
+        await super().save(tracker)
+        if added is not None:
+            del added[:count]  # written: a second save of this tracker writes only what came after
