@@ -211,23 +211,27 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._remember(sender_id, entry)
         if entry is None or not entry.events or not self.domain:
             return None
-        # the tracker gets its own (shallow) copies: whatever it changes on an event stays in this turn
-        return self._tracker(sender_id, [copy.copy(e) for e in entry.events])
+        return self._tracker(sender_id, entry.events)
 
     def _tracker(self, sender_id: str, events: list[Event]) -> DialogueStateTracker:
-        """The tracker of these events (the whole session), holding at most ``event_history`` of them."""
+        """The tracker of these events (the whole session), holding at most ``event_history`` of them.
+
+        The tracker gets its own (shallow) copies of the events it holds: whatever it changes on one stays
+        in this turn. The events before the window are only replayed (their values were never copied)."""
         slots = self.domain.slots
         if self.event_history is None or len(events) <= self.event_history:
+            events = [copy.copy(e) for e in events]
             return self._hand_out(DialogueStateTracker.from_events(sender_id, events, slots), events)
         # the window's own events, after room for the state it starts from (one SlotSet per slot, the form
         # and a pause at most)
         keep = max(self.event_history - len(slots) - 2, 1)
         start = len(events) - keep
         tracker = DialogueStateTracker.from_events(sender_id, events[:start], slots)
-        before = state_at(tracker, events[start].timestamp)
-        for event in events[start:]:
+        window = [copy.copy(e) for e in events[start:]]
+        before = state_at(tracker, window[0].timestamp)
+        for event in window:
             tracker.update(event)
-        return self._hand_out(tracker, before + events[start:])
+        return self._hand_out(tracker, before + window)
 
     @staticmethod
     def _hand_out(tracker: DialogueStateTracker, events: list[Event]) -> DialogueStateTracker:
