@@ -29,7 +29,9 @@ trackers from ``tracker.events`` in places (the form's validation builds a tempo
 validated the area again and lost the town). They are never saved. Nothing is dropped from the
 database: Rasa's HTTP tracker endpoint (``retrieve_full_tracker``), the erasure and the retention purge
 see every row. Rasa's rules that need the conversation's start (``conversation_start: true``) do not
-match a window: its first state only looks like a start, and the window holds many turns after it.
+match a window: its first state only looks like a start, and the window holds many turns after it. With
+``carry_over_slots_to_new_session: true`` (ours is false) Rasa's session start would carry over one
+``SlotSet`` per slot from a bounded tracker, not every ``SlotSet`` of the session: the same slots, fewer rows.
 
 Rasa's own ``SQLTrackerStore.save`` decides what to write by counting the session's stored rows and
 skipping that many of ``tracker.events``, which is wrong for a bounded tracker. This store's trackers
