@@ -9,12 +9,15 @@ Targets on dev: recall >= 0.98, immediate-danger recall 1.00, false alarms <= 0.
 
 Sets: ``dev`` (tests/data/safeguarding_cases.jsonl) is what the cue bank was tuned on and what the
 classifier is trained on, so its figures are in-sample (the classifier's trainer prints 5-fold
-cross-validated ones). ``holdout2``, ``holdout3`` and ``holdout4`` were each written blind, before the change
-they measured; since helper 23's round they are TRAINING data too (the classifier trains on dev + holdouts
-2-4, and the cue bank was fixed on their misses), so their figures are in-sample now. ``holdout5`` (204
-messages written blind before that round, never trained or tuned on; a test checks) and ``holdout6`` (163
-messages written after it by someone who had seen none of the screen's data or code, never trained or
-tuned on) are the honest ones.
+cross-validated ones). ``holdout2``, ``holdout3``, ``holdout4`` and ``holdout6`` were each written blind and
+measured once before the change after them; they are TRAINING data now (``TRAINING_FILES``), so their figures
+are in-sample; ``--loho`` scores each of them with heads trained on the rest (the figure thresholds are chosen
+on). The blind sets ``holdout5`` and ``holdout7`` (``BLIND_SETS``, never trained or tuned on) are scored only
+when named with ``--sets`` (a blind set should be measured once, at the end of a round):
+
+    .venv/bin/python bench/safeguarding.py                      # dev and the training holdouts
+    .venv/bin/python bench/safeguarding.py --sets holdout7      # a blind set, once
+    .venv/bin/python bench/safeguarding.py --loho [--grid]      # leave one training holdout out
 """
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout3": ROOT / "tests/data/safeguarding_holdout3.jsonl",
         "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl",
         "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl",
-        "holdout6": ROOT / "tests/data/safeguarding_holdout6.jsonl"}
+        "holdout6": ROOT / "tests/data/safeguarding_holdout6.jsonl",
+        "holdout7": ROOT / "tests/data/safeguarding_holdout7.jsonl"}
+BLIND = ("holdout5", "holdout7")  # scored only when named with --sets
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 
@@ -69,13 +74,79 @@ def evaluate(rows: list[dict], screen) -> dict:
         "max_ms": times[-1],
         "misses": [r["text"] for r in pos if not res[id(r)].escalate],
         "alarms": [r["text"] for r in neg if res[id(r)].escalate],
+        "immediate_misses": [r["text"] for r in imm if not res[id(r)].immediate_danger],
     }
+
+
+def leave_one_holdout_out(grid: bool = False, show: bool = False) -> None:
+    """Each older holdout scored by the whole screen with classifier heads (and neighbour vote) trained on
+    the other training files only: the honest figure for choosing thresholds. Reads only TRAINING_FILES
+    (never a blind set)."""
+    import dataclasses
+
+    import numpy as np
+
+    from bot.safeguarding import classifier, screen
+
+    files = [ROOT / f for f in classifier.TRAINING_FILES]
+    rows = {f.name: [json.loads(l) for l in f.open(encoding="utf-8") if l.strip()] for f in files}
+    real_embed, cache = classifier._embed, {}
+
+    def embed(pieces):
+        missing = [p for p in pieces if p not in cache]
+        if missing:
+            cache.update(zip(missing, real_embed(missing)))
+        return np.stack([cache[p] for p in pieces])
+
+    classifier._embed = embed
+    shipped = classifier.default_weights()
+    vec = {name: embed([classifier.prepared(r["text"]) for r in rs]).astype(np.float64) for name, rs in rows.items()}
+    settings = [{}]
+    if grid:
+        settings = [{"t_escalate": te, "t_unsure": min(tu, te), "t_immediate_after_cue": tc, "t_override_unsure": to}
+                    for te in (0.6, 0.65, 0.7, 0.75) for tu in (0.5,) for tc in (0.5, 0.6) for to in (0.85, 0.9)]
+    held_out = [n for n in rows if n != "safeguarding_cases.jsonl"]
+    weights_for = {}
+    for name in held_out:
+        train_rows = [r for n in rows if n != name for r in rows[n]]
+        x = np.vstack([vec[n] for n in rows if n != name])
+        esc, imm, cats = classifier._heads(x, train_rows)
+        knn = shipped.knn and classifier.Neighbours(x.astype(np.float32), np.array([r["escalate"] for r in train_rows]),
+                                                     shipped.knn.k, shipped.knn.weight, shipped.knn.scale)
+        weights_for[name] = dataclasses.replace(shipped, escalate=esc, immediate=imm, categories=cats, knn=knn)
+    print("| setting | held out | recall | or asked | immediate | imm. when not | false alarms | benign asked |")
+    for setting in settings:
+        tot = {"pos": 0, "hit": 0, "imm": 0, "imm_hit": 0, "neg": 0, "fa": 0}
+        for name in held_out:
+            w = dataclasses.replace(weights_for[name], **setting)
+            classifier.default_weights = lambda w=w: w
+            r = evaluate(rows[name], screen)
+            tot["pos"] += r["cues"]; tot["hit"] += round(r["recall"] * r["cues"])
+            tot["imm"] += r["immediate"]; tot["imm_hit"] += round(r["immediate_recall"] * r["immediate"])
+            tot["neg"] += r["benign"]; tot["fa"] += round(r["false_alarms"] * r["benign"])
+            print(f"| {setting or 'shipped'} | {name.removeprefix('safeguarding_').removesuffix('.jsonl')} | {r['recall']:.3f} | "
+                  f"{r['recall_or_asked']:.3f} | {r['immediate_recall']:.3f} | {r['immediate_false']} | "
+                  f"{r['false_alarms']:.3f} | {r['benign_unsure']:.3f} |")
+            if show:
+                for t in r["misses"]:
+                    print(f"    missed: {t}")
+                for t in r["alarms"]:
+                    print(f"    false alarm: {t}")
+                for t in r["immediate_misses"]:
+                    print(f"    not flagged immediate: {t}")
+        print(f"| {setting or 'shipped'} | ALL | {tot['hit'] / tot['pos']:.3f} | | {tot['imm_hit'] / tot['imm']:.3f} | | "
+              f"{tot['fa'] / tot['neg']:.3f} | |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-embeddings", action="store_true", help="cue bank only (the classifier by meaning off)")
     parser.add_argument("--show", action="store_true", help="list missed cues and false alarms")
+    parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=None,
+                        help="only these sets (default: dev and the training holdouts; the blind sets only when named)")
+    parser.add_argument("--loho", action="store_true",
+                        help="leave one holdout out: each training holdout scored by heads trained on the rest")
+    parser.add_argument("--grid", action="store_true", help="with --loho: a small grid of thresholds")
     args = parser.parse_args()
     os.environ["EARLYHELP_SAFEGUARDING_EMBEDDINGS"] = "0" if args.no_embeddings else "1"
     sys.path.insert(0, str(ROOT))
@@ -89,9 +160,12 @@ def main() -> int:
     cold_ms = (time.perf_counter() - t0) * 1000
     from bot.safeguarding import classifier
 
+    if args.loho:
+        leave_one_holdout_out(args.grid, args.show)
+        return 0
     mode = "cue bank + classifier by meaning" if classifier.enabled() else "cue bank only (classifier off)"
     results = {name: evaluate([json.loads(l) for l in path.open(encoding="utf-8") if l.strip()], screen)
-               for name, path in SETS.items() if path.exists()}
+               for name, path in SETS.items() if (name in args.sets if args.sets else name not in BLIND) and path.exists()}
 
     import datetime as dt
     import subprocess
@@ -133,7 +207,9 @@ def main() -> int:
                 print(f"[{c}] missed: {t}")
             for t in results[c]["alarms"]:
                 print(f"[{c}] false alarm: {t}")
-    dev = results["dev"]
+    dev = results.get("dev")
+    if dev is None:
+        return 0
     ok = dev["recall"] >= TARGETS["recall"] and dev["immediate_recall"] >= TARGETS["immediate_recall"] and dev["false_alarms"] <= TARGETS["false_alarms"]
     print(f"\ndev targets {'met' if ok else 'NOT met'}")
     return 0

@@ -147,6 +147,10 @@ class ModifierFile(_Strict):
     immediate_excluded_categories: list[str]
     info_question: str
     reclassify: list[ReclassifyDef] = []
+    # optional reading rules (2026-11-29, helper 29)
+    negation_ignored: str = r"(?!x)x"
+    negation_contrast: str = r"(?!x)x"
+    info_disclosed: str = r"(?!x)x"
 
     @field_validator("immediate_excluded_categories")
     @classmethod
@@ -222,6 +226,9 @@ class CueBank:
     immediate_excluded: frozenset[str]
     info_question: re.Pattern[str]
     reclassify: tuple[Reclassify, ...]
+    negation_ignored: re.Pattern[str] = re.compile(r"(?!x)x")
+    negation_contrast: re.Pattern[str] = re.compile(r"(?!x)x")
+    info_disclosed: re.Pattern[str] = re.compile(r"(?!x)x")
     lines: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     services: tuple[str, ...] = ()
 
@@ -367,6 +374,9 @@ def load_bank(directory: Path | str | None = None) -> CueBank:
             Reclassify(r.when_category, r.add, m.compile(r.pattern, f"reclassify.{i}.pattern"))
             for i, r in enumerate(mods.reclassify)
         ),
+        negation_ignored=m.compile(mods.negation_ignored, "negation_ignored"),
+        negation_contrast=m.compile(mods.negation_contrast, "negation_contrast"),
+        info_disclosed=m.compile(mods.info_disclosed, "info_disclosed"),
         lines=lines,
         services=tuple(lines_file.services),
     )

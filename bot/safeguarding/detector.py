@@ -110,8 +110,21 @@ def _clause_start(text: str, pos: int, bank: CueBank) -> int:
     return max(start, lo)
 
 
-def _negated(text: str, start: int, bank: CueBank, window_words: int) -> bool:
-    clause = text[_clause_start(text, start, bank) : start]
+_OR_BEFORE = re.compile(r"\b(?:or|nor)\s*$")
+
+
+def _negated(text: str, start: int, bank: CueBank, window_words: int, depth: int = 0) -> bool:
+    cs = _clause_start(text, start, bank)
+    if depth < 2 and len(text[cs:start].split()) <= 2 and not _negated_in(text[cs:start], bank, window_words):
+        # a cue right after "or"/"nor" shares the negation of the clause before ("nobody hits me or hurts me")
+        joined = _OR_BEFORE.search(text, max(0, cs - 8), cs)
+        return bool(joined) and _negated(text, joined.start(), bank, window_words, depth + 1)
+    return _negated_in(text[cs:start], bank, window_words)
+
+
+def _negated_in(clause: str, bank: CueBank, window_words: int) -> bool:
+    # words that look like negators but are not ("when i tell him no he ...", "no joke, he ...")
+    clause = bank.negation_ignored.sub(" ", clause)
     words = clause.split()
     window = " ".join(words[-window_words:]) if words else ""
     if not window:
@@ -188,13 +201,20 @@ def _screen(text: str, bank: CueBank) -> tuple[Screening, bool]:
             # a run-on message ("landlord wont fix it call 999 he has a knife") is not misread.
             window = min(3, bank.negation_window_words) if cue.immediate else bank.negation_window_words
             if _negated(masked, m.start(), bank, window):
-                dismissed = True
+                # "it's not like he hits me, he just ...": the negation is about this cue only; when a
+                # contrast follows ("just", "but", "only"), what comes after is still read (by the
+                # other cues and by the classifier), so this negation does not dismiss the message
+                if not bank.negation_contrast.search(masked, m.end(), m.end() + 80):
+                    dismissed = True
                 continue
             status, note = ("escalate", "") if cue.strong else ("unsure", "")
             immediate = cue.immediate
             if not immediate:
                 s0, s1, _ = _sentence_bounds(masked, m.start())
-                if bank.info_question.search(masked[s0:s1]):
+                if bank.info_question.search(masked[s0:s1]) and not bank.info_disclosed.search(
+                        masked[:s0] + " " + masked[s1:]):
+                    # a question about the topic, unless another sentence says it happens here
+                    # ("is it normal to shake a baby? my partner does it")
                     status, note = "unsure", "asked about"
                 else:
                     when = _time_status(masked, m.start(), m.end(), bank)

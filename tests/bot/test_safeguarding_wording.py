@@ -1,5 +1,5 @@
-"""Safeguarding screen, fresh-wording round (helper 23): the blind holdout5 is kept out of training, the
-wording the older holdouts missed or over-read is pinned, the classifier's nearest-neighbour file is
+"""Safeguarding screen, fresh-wording round (helper 23; blind sets updated by helper 29): the blind holdouts
+5 and 7 are kept out of training, the wording the older holdouts missed or over-read is pinned, the classifier's nearest-neighbour file is
 checked at load, and the two new thresholds (a weak cue the model is sure about escalates; a cue plus a
 model leaning towards "happening now" puts 999 first) do what they say. Real embedding model throughout."""
 from __future__ import annotations
@@ -24,31 +24,43 @@ def _rows(path: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ blind sets
-@pytest.mark.parametrize("name, size, immediate, benign", [
-    ("safeguarding_holdout5.jsonl", 150, 25, 60),
-    ("safeguarding_holdout6.jsonl", 150, 20, 55),
-])
-def test_the_blind_sets_have_the_promised_mix_and_are_never_trained_on(name, size, immediate, benign):
+# holdout5 is blind (never trained or tuned on); holdout6 was measured once and is training data since
+# helper 29's round; holdout7 is being written blind: these tests check it is refused by name and never
+# listed for training, and deliberately never open it (not even to count its lines).
+def test_holdout5_has_the_promised_mix_and_shares_nothing_with_training():
+    name = "safeguarding_holdout5.jsonl"
     rows = _rows(DATA / name)
-    assert len(rows) >= size
-    assert sum(r["immediate_danger"] for r in rows) >= immediate
-    assert sum(not r["escalate"] for r in rows) >= benign
+    assert len(rows) >= 150
+    assert sum(r["immediate_danger"] for r in rows) >= 25
+    assert sum(not r["escalate"] for r in rows) >= 60
     assert all(r["escalate"] for r in rows if r["immediate_danger"])
     assert all(r["categories"] for r in rows if r["escalate"]) and not any(r["categories"] for r in rows if not r["escalate"])
     blind = {r["text"].lower() for r in rows}
-    assert name in classifier.BLIND_SETS
-    assert not any(name in f for f in classifier.TRAINING_FILES)
     trained = classifier.load_weights().trained_on
     assert not any(name in f["file"] for f in trained["files"])
-    for other in {*classifier.TRAINING_FILES, *(f"tests/data/{b}" for b in classifier.BLIND_SETS)} - {f"tests/data/{name}"}:
+    for other in classifier.TRAINING_FILES:
         seen = {r["text"].lower() for r in _rows(REPO / other)}
         assert not blind & seen, f"{name} shares messages with {other}"
 
 
-@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout6.jsonl"])
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout7.jsonl"])
+def test_the_blind_sets_are_never_trained_on(name):
+    assert name in classifier.BLIND_SETS
+    assert not any(name in f for f in classifier.TRAINING_FILES)
+    trained = classifier.load_weights().trained_on
+    assert not any(name in f["file"] for f in trained["files"])
+
+
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout7.jsonl"])
 def test_training_refuses_the_blind_sets(tmp_path, name):
+    # refused by name before a line is read (holdout7 is not opened here)
     with pytest.raises(ValueError, match="blind test set"):
         classifier.train([DATA / name], tmp_path / "classifier.json", {})
+
+
+def test_holdout6_is_training_data_now():
+    assert "tests/data/safeguarding_holdout6.jsonl" in classifier.TRAINING_FILES
+    assert "safeguarding_holdout6.jsonl" not in classifier.BLIND_SETS
 
 
 # ------------------------------------------------------------------------------------------ pinned wording
