@@ -34,6 +34,7 @@ NOT_WAKING = [
     "I've been shaking my dad's arm for ages and he won't wake up, there's sick on the pillow",
     "Nursery manager: grandma collapsed in reception and isn't responding, she brought the 2 year old in",
     "my mam passed out on the landing n i cant wake her, me n my little bro are on our own",
+    "grandma went a funny colour and slumped in her chair and she's not answering me",
 ]
 OVERDOSE = [
     "my daughter has swallowed a strip of her dads sleeping pills, she did it about 40 minutes ago",
@@ -44,6 +45,7 @@ GONE_WITH_AN_ADULT = [
     "my 14 year old daughter just drove off with a man about 35 in a black car, she's not answering",
     "she's 13 and she's gone off with some older man she met at the station, they left half an hour ago",
     "my ex is at the airport with our 6 year old right now and says they're not coming back, I never agreed",
+    "a man in a white van has just driven off with my son, he's 9",
 ]
 NEGATED_THEN_HARM = [
     ("it's not like he hits me, he only pins me down on the bed and touches me when mum's at the shops", "sexual_abuse"),
@@ -53,6 +55,7 @@ NEGATED_THEN_HARM = [
 TEXT_SPEAK = [
     ("my stepmum slapz me wen dad goes to wrk n sez no1 wil beleev me", "physical_abuse"),
     ("he beatz my mum evry time hes drunk n i hear it thru the wall", "domestic_abuse"),
+    ("dad kiks me n sez its my fault", "physical_abuse"),
 ]
 IDIOMS = [
     "my mum will murder me if I leave my wet towels on the bedroom floor again",
