@@ -24,6 +24,20 @@ def test_greeting_gets_an_answer_and_the_first_question(conversation):
     check(conversation, conversation.buttons(replies) == ["A parent or carer", "A young person", "A professional"], "with buttons")
 
 
+def test_a_greeting_in_the_middle_of_the_questions_asks_the_same_question_again(conversation):
+    conversation.say("hi")
+    conversation.say("/identify_parent")
+    check(conversation, "old" in conversation.text(conversation.say("we live in Stroud")).lower(), "asks the age")
+    again = conversation.text(conversation.say("hello"))
+    check(conversation, "didn't quite understand" not in again, "a greeting is not taken for something unclear")
+    check(conversation, "old" in again.lower().split("\n")[-1] and "who are you" not in again.lower(),
+          "the age question again, not the first question")
+    conversation.say("she's 2")
+    summary = conversation.text(conversation.say("my toddler isn't talking yet and I'm worried she's behind"))
+    check(conversation, "Stroud, Gloucestershire" in summary and "2 years old" in summary,
+          "the questions carry on, with the answers given before the greeting kept")
+
+
 def test_parent_in_a_gloucestershire_town_gets_a_level_services_and_a_number(conversation):
     conversation.say("hi")
     conversation.say("/identify_parent")
