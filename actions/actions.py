@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 FORM = "triage_form"
 DETAIL_SLOTS = {"speaker": "speaker", "role": "speaker", "area": "area", "age": "child_age", "concern": "concern"}
 SERVICES_SHOWN_FIRST = 3
+# intents that answer "what is worrying you?" without a worry when the reply is a few words ("yes", "thanks")
+NOT_A_WORRY = {"affirm", "deny", "thank", "greet", "goodbye"}
 
 
 def send(dispatcher: CollectingDispatcher, messages: list[dict[str, Any]]) -> None:
@@ -109,6 +111,11 @@ class ValidateTriageForm(FormValidationAction):
         from bot.triage import assess
 
         text = str(value).strip()
+        # a button left from another question ("/show_more_services"), or a bare "yes", "no", "thanks" or
+        # "ok": not a worry (a worry that starts with "yes, she's ..." is longer and kept)
+        if text.startswith("/") or (latest_intent(tracker) in NOT_A_WORRY and len(text.split()) <= 4):
+            dispatcher.utter_message(response="utter_concern_too_short")
+            return {"concern": None}
         assessment = await off_the_loop(assess, text)  # the triage embeds: not on the server's event loop
         if assessment.needs_more and not assessment.next_questions:  # nothing to go on: ask in other words
             dispatcher.utter_message(response="utter_concern_too_short")

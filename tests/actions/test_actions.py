@@ -87,6 +87,20 @@ def test_a_one_word_concern_asks_for_more():
     assert validate("concern", "my son refuses to go to school and cries every morning")[0]["concern"]
 
 
+@pytest.mark.parametrize("text, intent", [("yes", "affirm"), ("no", "deny"), ("thanks", "thank"), ("ok", "affirm"), ("thank you so much", "thank"),
+                                          ("/show_more_services", "show_more_services"),
+                                          ('/answer_question{"question": "harm"}', "answer_question")])
+def test_a_reply_that_is_not_a_worry_asks_for_more_and_is_not_kept(text, intent):
+    # a "yes", a "thanks" or a button left from another question, typed or clicked at "what is worrying you?"
+    result, messages = validate("concern", text, tracker(text=text, intent=intent))
+    assert result == {"concern": None} and messages[0]["response"] == "utter_concern_too_short"
+
+
+def test_a_worry_that_starts_with_yes_is_kept():
+    text = "yes she is being bullied at school and won't go in"
+    assert validate("concern", text, tracker(text=text, intent="affirm"))[0] == {"concern": text}
+
+
 def test_first_message_concern_is_kept():
     form = actions.ValidateTriageForm()
     t = tracker(text="my toddler isn't talking yet", intent="describe_concern")

@@ -38,6 +38,19 @@ def test_a_greeting_in_the_middle_of_the_questions_asks_the_same_question_again(
           "the questions carry on, with the answers given before the greeting kept")
 
 
+def test_a_thanks_or_a_yes_at_the_worry_question_asks_for_more_and_a_worry_starting_with_yes_is_kept(conversation):
+    conversation.say("hi")
+    conversation.say("/identify_parent")
+    conversation.say("we live in Stroud")
+    conversation.say("she's 2")
+    for reply in ("thanks", "yes"):
+        again = conversation.text(conversation.say(reply))
+        check(conversation, "didn't quite understand" not in again and "a bit more" in again,
+              f"{reply!r} at the worry question asks for a little more")
+    summary = conversation.text(conversation.say("yes she's being bullied at nursery and won't go in"))
+    check(conversation, "bullied at nursery" in summary and "Is that right?" in summary, "the worry is read back")
+
+
 def test_parent_in_a_gloucestershire_town_gets_a_level_services_and_a_number(conversation):
     conversation.say("hi")
     conversation.say("/identify_parent")
