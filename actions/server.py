@@ -17,8 +17,7 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic, response
 
-
-TOKEN_HEADER = "X-Earlyhelp-Action-Token"
+from bot.runner import ACTION_TOKEN_HEADER as TOKEN_HEADER  # the one name both sides use
 
 
 def build_app(token: str | None) -> Sanic:

@@ -27,6 +27,9 @@ RASA = REPO_ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON = Path(sys.executable)
 MODEL_INPUTS = ("config.yml", "domain.yml", "data")
 QUIET_ENV = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+# The request header carrying the action server's token: Rasa sends it (``action_endpoint.headers`` in the
+# endpoints written here), the action server (actions/server.py) refuses calls without it.
+ACTION_TOKEN_HEADER = "X-Earlyhelp-Action-Token"
 
 
 def models_dir() -> Path:
@@ -128,9 +131,9 @@ def tracker_store_yaml(state: Path) -> str:
 def write_endpoints(state: Path, action_port: int, token: str) -> Path:
     path = state / "endpoints.yml"
     path.write_text(
-        # the token in a header (actions.server.TOKEN_HEADER), never in the URL: URLs reach proxies' logs
+        # the token in a header, never in the URL: URLs reach proxies' logs
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        f"  headers:\n    X-Earlyhelp-Action-Token: {token}\n"
+        f"  headers:\n    {ACTION_TOKEN_HEADER}: {token}\n"
         + tracker_store_yaml(state)
     )
     path.chmod(0o600)

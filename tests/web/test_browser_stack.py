@@ -12,6 +12,7 @@ import pytest
 
 from bot.areas import get_area
 from bot.contacts import child_at_risk_contacts
+from bot.runner import ACTION_TOKEN_HEADER
 from tests.web.browser import launch
 from tests.web.conftest import open_store
 from tests.web.test_browser import exchange
@@ -153,7 +154,7 @@ def _token(web_stack) -> str:
     import yaml
 
     endpoints = yaml.safe_load((web_stack.stack.state / "endpoints.yml").read_text())
-    return endpoints["action_endpoint"]["headers"]["X-Earlyhelp-Action-Token"]
+    return endpoints["action_endpoint"]["headers"][ACTION_TOKEN_HEADER]
 
 
 def _answers_without_the_action_server(page, web_stack) -> None:
