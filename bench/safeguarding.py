@@ -9,14 +9,14 @@ Targets on dev: recall >= 0.98, immediate-danger recall 1.00, false alarms <= 0.
 
 Sets: ``dev`` (tests/data/safeguarding_cases.jsonl) is what the cue bank was tuned on and what the
 classifier is trained on, so its figures are in-sample (the classifier's trainer prints 5-fold
-cross-validated ones). ``holdout2``, ``holdout3``, ``holdout4`` and ``holdout6`` were each written blind and
+cross-validated ones). ``holdout2``, ``holdout3``, ``holdout4``, ``holdout6`` and ``holdout7`` were each written blind and
 measured once before the change after them; they are TRAINING data now (``TRAINING_FILES``), so their figures
 are in-sample; ``--loho`` scores each of them with heads trained on the rest (the figure thresholds are chosen
-on). The blind sets ``holdout5`` and ``holdout7`` (``BLIND_SETS``, never trained or tuned on) are scored only
+on). The blind set ``holdout5`` (``BLIND_SETS``, never trained or tuned on) is scored only
 when named with ``--sets`` (a blind set should be measured once, at the end of a round):
 
     .venv/bin/python bench/safeguarding.py                      # dev and the training holdouts
-    .venv/bin/python bench/safeguarding.py --sets holdout7      # a blind set, once
+    .venv/bin/python bench/safeguarding.py --sets holdout5      # the blind set, once
     .venv/bin/python bench/safeguarding.py --loho [--grid]      # leave one training holdout out
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl",
         "holdout6": ROOT / "tests/data/safeguarding_holdout6.jsonl",
         "holdout7": ROOT / "tests/data/safeguarding_holdout7.jsonl"}
-BLIND = ("holdout5", "holdout7")  # scored only when named with --sets
+BLIND = ("holdout5",)  # scored only when named with --sets
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 

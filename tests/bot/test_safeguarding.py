@@ -46,7 +46,7 @@ def test_dev_set_has_the_promised_mix():
         assert sum(category in r["categories"] for r in cues) >= 3, category
     seen = {r["text"].lower() for r in DEV}
     for name in ("safeguarding_holdout2.jsonl", "safeguarding_holdout3.jsonl", "safeguarding_holdout4.jsonl",
-                 "safeguarding_holdout6.jsonl"):
+                 "safeguarding_holdout6.jsonl", "safeguarding_holdout7.jsonl"):
         holdout = _rows(name)
         assert len(holdout) >= 120 and sum(not r["escalate"] for r in holdout) >= 50, name
         texts = {r["text"].lower() for r in holdout}
