@@ -1,6 +1,6 @@
-"""Safeguarding screen, fresh-wording round (helper 23; blind sets updated by helper 29): the blind holdouts
-5 and 7 are kept out of training, the wording the older holdouts missed or over-read is pinned, the classifier's nearest-neighbour file is
-checked at load, and the two new thresholds (a weak cue the model is sure about escalates; a cue plus a
+"""Safeguarding screen, fresh-wording round (helper 23; sets updated by helpers 29 and 31): the blind
+holdout5 is kept out of training while the measured holdouts 6 and 7 are training data, the wording the
+older holdouts missed or over-read is pinned, the classifier's nearest-neighbour file is checked at load, and the two new thresholds (a weak cue the model is sure about escalates; a cue plus a
 model leaning towards "happening now" puts 999 first) do what they say. Real embedding model throughout."""
 from __future__ import annotations
 
