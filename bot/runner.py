@@ -78,7 +78,8 @@ def free_port() -> int:
 # Rasa's SQL tracker store, reading only each turn's new rows instead of the whole conversation
 # (rasa_ext/tracker_store.py; same table and rows as Rasa's own ``type: SQL``).
 # EARLYHELP_RASA_TRACKER_STORE=SQL puts Rasa's own store back (the bench measures the difference with it).
-TRACKER_STORE_TYPE = os.environ.get("EARLYHELP_RASA_TRACKER_STORE") or "rasa_ext.tracker_store.CachedSQLTrackerStore"
+CACHED_TRACKER_STORE = "rasa_ext.tracker_store.CachedSQLTrackerStore"
+TRACKER_STORE_TYPE = os.environ.get("EARLYHELP_RASA_TRACKER_STORE") or CACHED_TRACKER_STORE
 # Our store hands Rasa trackers holding only the last this-many events (slots and the form still come from all
 # of them), so a turn's cost does not grow with the conversation (rasa_ext/tracker_store.py). 0: unbounded.
 # 150 is about 13 of our turns (Rasa's policies look at the last few); a bench turn 39-50 then costs about
@@ -92,7 +93,7 @@ def max_event_history() -> int:
 
 def _tracker_bound_yaml() -> str:
     """The bound, for our store only (Rasa's own ``type: SQL`` has no such setting)."""
-    if TRACKER_STORE_TYPE != "rasa_ext.tracker_store.CachedSQLTrackerStore":
+    if TRACKER_STORE_TYPE != CACHED_TRACKER_STORE:
         return ""
     return f"  max_event_history: {max_event_history()}\n"
 
