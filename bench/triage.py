@@ -9,6 +9,10 @@ per assessment (after the model has loaded). The targets apply to the developmen
 written before the triage and is never used to tune it; the independent check set
 (``tests/data/triage_check.jsonl``) was written later by someone who had not tuned the triage, from the
 seed documents' level definitions, with the level decided before running it, and is never tuned on either.
+The second check set (``tests/data/triage_check2.jsonl``) is in the voices the development set has fewest of
+(professionals describing a family in the third person, partners, grandparents, young people about their
+parents), labelled from the same definitions before the triage was run on it; it measures over-rating.
+Every table also counts the cases rated above (over) and below (under) their level.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from bot.triage import assess  # noqa: E402
 DEV = REPO / "tests" / "data" / "triage_cases.jsonl"
 HOLDOUT = REPO / "tests" / "data" / "triage_holdout.jsonl"
 CHECK = REPO / "tests" / "data" / "triage_check.jsonl"
+CHECK2 = REPO / "tests" / "data" / "triage_check2.jsonl"
 TARGETS = {"exact": 0.80, "within_one": 0.97, "level4_recall": 0.97, "level4_rated_1_or_2": 0}
 
 
@@ -57,6 +62,9 @@ def evaluate(cases: list[dict]) -> dict:
         "confusion": confusion,
         "level4_recall": confusion[3][3] / fours if fours else 1.0,
         "level4_rated_1_or_2": confusion[3][0] + confusion[3][1],
+        "over": sum(confusion[i][j] for i in range(4) for j in range(4) if j > i),
+        "under": sum(confusion[i][j] for i in range(4) for j in range(4) if j < i),
+        "rated_4_from_1_or_2": confusion[0][3] + confusion[1][3],
         "p50_ms": statistics.median(latencies),
         "p95_ms": latencies[min(n - 1, int(round(0.95 * (n - 1))))],
         "wrong": wrong,
@@ -73,6 +81,7 @@ def table(name: str, r: dict, targets: bool) -> str:
         f"within-one accuracy   {r['within_one']:.3f}{mark('w', r['within_one'] >= TARGETS['within_one'])}   (target >= {TARGETS['within_one']})",
         f"level-4 recall        {r['level4_recall']:.3f}{mark('r', r['level4_recall'] >= TARGETS['level4_recall'])}   (target >= {TARGETS['level4_recall']})",
         f"level 4 rated 1 or 2  {r['level4_rated_1_or_2']}{mark('z', r['level4_rated_1_or_2'] == 0)}       (target 0)",
+        f"over / under rated    {r['over']} / {r['under']}   (levels 1-2 rated 4: {r['rated_4_from_1_or_2']})",
         f"latency p50 / p95     {r['p50_ms']:.1f} ms / {r['p95_ms']:.1f} ms",
         "confusion (rows expected 1-4, columns given 1-4):",
         "        given:  1    2    3    4",
@@ -99,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table("holdout tests/data/triage_holdout.jsonl (never tuned on)", hold, targets=False))
     check = evaluate(load(CHECK))
     print(table("independent check tests/data/triage_check.jsonl (never tuned on)", check, targets=False))
+    check2 = evaluate(load(CHECK2))
+    print(table("check 2 tests/data/triage_check2.jsonl (third person, professionals, relatives)", check2, targets=False))
     if args.errors:
-        for case, result in hold["wrong"] + check["wrong"]:
+        for case, result in hold["wrong"] + check["wrong"] + check2["wrong"]:
             print(f"  unseen: expected {case['level']} got {result.shared_level} ({result.confidence}): {case['text'][:110]!r}")
     met = (
         dev["exact"] >= TARGETS["exact"]

@@ -48,6 +48,9 @@ class Indicator(_Strict):
     source: Literal["000", "001", "002", "003", "004", "practice"]
     patterns: list[str] = []
     unless: list[str] = []
+    cues: list[str] = Field(default=[], description=(
+        "level 3-4 needs: words (regular expressions) that anchor a match by meaning; a sentence with none of "
+        "them (nor, at level 4, a harm word) counts for this indicator only at the closer 'unanchored' similarity"))
     exemplars: list[str] = []
     min_age: int | None = Field(default=None, ge=0, le=25)
     max_age: int | None = Field(default=None, ge=0, le=25)
@@ -62,6 +65,11 @@ class Indicator(_Strict):
     def _unless(cls, value: list[str]) -> list[str]:
         return _compile(value, "unless pattern")
 
+    @field_validator("cues")
+    @classmethod
+    def _cues(cls, value: list[str]) -> list[str]:
+        return _compile(value, "cue")
+
     @model_validator(mode="after")
     def _consistent(self) -> "Indicator":
         if not self.patterns and not self.exemplars:
@@ -72,6 +80,10 @@ class Indicator(_Strict):
             raise ValueError(f"{self.kind} indicators are level 1")
         if self.kind == "need" and self.level == 1:
             raise ValueError("a level-1 indicator is 'universal' or 'protective', not a 'need'")
+        if self.cues and not (self.kind == "need" and self.level >= 3):
+            raise ValueError("cues anchor level 3-4 needs only")
+        if self.kind == "need" and self.level == 3 and self.exemplars and not self.cues:
+            raise ValueError("a level-3 need with exemplars needs cues (the words that anchor a match by meaning)")
         return self
 
     @cached_property
@@ -81,6 +93,10 @@ class Indicator(_Strict):
     @cached_property
     def compiled_unless(self) -> list[re.Pattern]:
         return [re.compile(p, re.IGNORECASE) for p in self.unless]
+
+    @cached_property
+    def compiled_cues(self) -> list[re.Pattern]:
+        return [re.compile(p, re.IGNORECASE) for p in self.cues]
 
     def applies_to_age(self, age: int | None) -> bool:
         if age is None:
@@ -162,6 +178,28 @@ class Settings(_Strict):
     low_confidence: float = Field(gt=0, lt=1)
     max_units: int = Field(ge=1)
     max_unit_chars: int = Field(ge=20)
+    # a level-3/4 need matched only by meaning, in a sentence without its cue words (or, at level 4, any harm
+    # word), counts only at this similarity or closer, and is never "possibly level 4"
+    unanchored_threshold: dict[int, float]
+    # words of harm or risk (regular expressions): they anchor any level-4 match by meaning, and the
+    # safeguarding screen's escalations made by its classifier alone
+    harm_words: list[str] = Field(min_length=1)
+
+    @field_validator("harm_words")
+    @classmethod
+    def _harm_words(cls, value: list[str]) -> list[str]:
+        return _compile(value, "harm word")
+
+    @field_validator("unanchored_threshold")
+    @classmethod
+    def _unanchored(cls, value: dict[int, float]) -> dict[int, float]:
+        if sorted(value) != [3, 4] or not all(0 < v <= 1 for v in value.values()):
+            raise ValueError("unanchored_threshold needs a similarity between 0 and 1 for levels 3 and 4")
+        return value
+
+    @cached_property
+    def harm(self) -> re.Pattern:
+        return re.compile("|".join(f"(?:{p})" for p in self.harm_words), re.IGNORECASE)
 
     @field_validator("match_threshold")
     @classmethod

@@ -165,10 +165,12 @@ def find_by_meaning(
     settings = bank.settings
     units: list[str] = []
     quiet: list[bool] = []  # the unit says there is nothing wrong
+    whole: list[str] = []  # the sentence each unit comes from (cue words are looked for in all of it)
     reassuring = [p for ind in bank.indicators if ind.kind == "protective" for p in ind.compiled]
     for sentence in sentences:
         for unit in dict.fromkeys([sentence, *T.clauses(sentence)]):
             units.append(unit[: settings.max_unit_chars])
+            whole.append(sentence)
             # a sentence saying all is well: only everyday (level 1) matches count by meaning there
             quiet.append(bool(T.NOTHING_WRONG.search(unit)) or any(p.search(unit) for p in reassuring))
     if len(units) > settings.max_units:  # keep both ends of a very long text
@@ -176,13 +178,15 @@ def find_by_meaning(
         keep = list(range(head)) + list(range(len(units) - (settings.max_units - head), len(units)))
         units = [units[i] for i in keep]
         quiet = [quiet[i] for i in keep]
+        whole = [whole[i] for i in keep]
     if not units:
         return {}
     sims = index.similarities(units)
     eligible = np.array([ind.applies_to_age(age) for ind in bank.indicators])
     thresholds = np.array([settings.match_threshold[ind.level] for ind in bank.indicators], dtype=np.float32)
     found: dict[str, Signal] = {}
-    for row, calm in zip(sims, quiet):
+    anchors: dict[tuple[str, int], bool] = {}
+    for row, calm, sentence in zip(sims, quiet, whole):
         row = np.where(eligible, row, -1.0)
         best = float(row.max())
         for i in np.flatnonzero(row >= best - settings.margin):
@@ -190,6 +194,19 @@ def find_by_meaning(
             s = float(row[i])
             if calm and ind.kind not in ("universal", "protective"):
                 continue
+            if ind.kind == "need" and ind.level >= 3:
+                key = (ind.id, id(sentence))
+                if key not in anchors:
+                    anchors[key] = anchored(ind, sentence, settings)
+                if not anchors[key]:
+                    # a loose likeness with nothing of the indicator's own words (nor any harm word) in the
+                    # sentence is another need, not this one: only a near paraphrase counts
+                    if s >= settings.unanchored_threshold[ind.level]:
+                        sig = Signal.of(ind, s, "meaning")
+                        old = found.get(ind.id)
+                        if old is None or old.possible or s > old.strength:
+                            found[ind.id] = sig
+                    continue
             if s >= thresholds[i]:
                 sig = Signal.of(ind, s, "meaning")
             elif ind.level == 4 and s >= thresholds[i] - settings.possible_band:
@@ -201,6 +218,50 @@ def find_by_meaning(
                 found[ind.id] = sig
     return found
 
+
+def _cue_found(patterns: Iterable, sentence: str) -> bool:
+    for pattern in patterns:
+        for match in pattern.finditer(sentence):
+            if not T.negated(sentence, match.start()):
+                return True
+    return False
+
+
+def anchored(ind: Indicator, sentence: str, settings: Settings) -> bool:
+    """Whether the sentence holds a word that anchors a match by meaning to this level-3/4 need: one of its
+    own cues or, for level 4, a harm word (not negated: "no marks or bruises" anchors nothing)."""
+    if _cue_found(ind.compiled_cues, sentence):
+        return True
+    return ind.level == 4 and _cue_found([settings.harm], sentence)
+
+
+def _by_classifier_only(result: Any) -> bool:
+    """The screen escalated on its classifier's reading alone (every reason it gives is a likeness of
+    meaning, none a cue of its own bank)."""
+    matched = [str(m) for m in (getattr(result, "matched", None) or [])]
+    return bool(matched) and all(m.startswith("close in meaning to") for m in matched)
+
+
+# the bank's level-4 indicators that say the same as each category of the safeguarding screen: their cues
+# (with the harm words) anchor the screen's classifier-only readings (a category not listed: every cue)
+SCREEN_INDICATORS = {
+    "physical_abuse": ("physical_abuse", "injury_to_baby", "afraid_to_go_home", "parent_may_harm_child"),
+    "sexual_abuse": ("sexual_abuse",),
+    "emotional_abuse": ("emotional_abuse", "afraid_to_go_home"),
+    "neglect": ("severe_neglect", "carer_incapacitated"),
+    "domestic_abuse": ("domestic_abuse", "threats_to_kill_or_harm"),
+    "self_harm": ("self_harm", "serious_self_harm"),
+    "suicide": ("suicide_risk",),
+    "online_grooming": ("online_grooming",),
+    "child_sexual_exploitation": ("sexual_exploitation",),
+    "child_criminal_exploitation": ("criminal_exploitation",),
+    "missing": ("missing_from_home",),
+    "forced_marriage": ("forced_marriage",),
+    "honour_based_abuse": ("forced_marriage", "threats_to_kill_or_harm"),
+    "fgm": ("fgm",),
+    "radicalisation": ("radicalisation",),
+    "trafficking": ("trafficking_and_slavery",),
+}
 
 SCREEN_PLAIN = {
     "physical_abuse": "a child may be being physically hurt",
@@ -222,8 +283,13 @@ SCREEN_PLAIN = {
 }
 
 
-def screen_signals(messages: list[str]) -> list[Signal]:
-    """Level-4 signals from the safeguarding screen, when that module is installed."""
+def screen_signals(messages: list[str], bank: Bank | None = None) -> list[Signal]:
+    """Level-4 signals from the safeguarding screen, when that module is installed.
+
+    With the bank given, an escalation made by the screen's classifier alone counts as level 4 only when
+    the text holds a harm word or a level-4 indicator's cue; without one it is the screen's doubt (the
+    level is not raised, the question about harm is asked first). The screen still escalates on its own
+    wherever it is used (the chat shows its safeguarding reply); this is only the level of need."""
     try:
         from bot.safeguarding import screen
     except ImportError:
@@ -234,7 +300,16 @@ def screen_signals(messages: list[str]) -> list[Signal]:
         log.exception("safeguarding screen failed; triage continues on its own indicators")
         return []
     out: list[Signal] = []
-    if getattr(result, "escalate", False):
+    escalate = getattr(result, "escalate", False)
+    if escalate and bank is not None and not getattr(result, "immediate_danger", False) and _by_classifier_only(result):
+        text = "\n".join(messages)
+        ids = {i for c in (getattr(result, "categories", None) or []) for i in SCREEN_INDICATORS.get(str(c), ("*",))}
+        cues = [p for ind in bank.indicators if ind.level == 4 and ind.kind == "need" and (ind.id in ids or "*" in ids)
+                for p in ind.compiled_cues]
+        if not _cue_found([bank.settings.harm, *cues], text):
+            escalate = False
+            result = type("Doubt", (), {"unsure": True})()
+    if escalate:
         categories = list(getattr(result, "categories", None) or []) or ["significant_harm"]
         for category in categories:
             category = str(category)
