@@ -17,9 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import analytics, replies
-from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker
+from bot.details import AGE_UNKNOWN, MAX_AGE, read_age, read_speaker, read_stated_age, read_stated_speaker
 from bot.errors import BadInput
-from bot.places import elsewhere, find_places, outward_code
+from bot.places import elsewhere, find_places, outward_code, place_in_sentence
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,13 @@ DETAIL_SLOTS = {"speaker": "speaker", "role": "speaker", "area": "area", "age": 
 SERVICES_SHOWN_FIRST = 3
 # intents that answer "what is worrying you?" without a worry when the reply is a few words ("yes", "thanks")
 NOT_A_WORRY = {"affirm", "deny", "thank", "greet", "goodbye"}
+# intents whose text is a request to the assistant, never read for details
+NOT_DETAILS = {"start_again", "carry_on", "human_handoff", "bot_challenge", "change_detail", "safeguarding_cue",
+               "show_more_services", "refine_services", "goodbye", "thank", "affirm", "deny"}
+# after a guided question, these intents are first tried as a typed answer to it (rules send them here)
+READ_AS_AN_ANSWER_FIRST = {"goodbye": "utter_goodbye", "show_more_services": "action_show_more_services",
+                           "thank": "utter_youre_welcome"}
+WORRY_MIN_WORDS = 6  # a worry typed at another question ("where do I refer a family who...") is kept as the worry
 
 
 def send(dispatcher: CollectingDispatcher, messages: list[dict[str, Any]]) -> None:
@@ -51,34 +58,85 @@ def form_just_started(tracker: Tracker) -> bool:
     return tracker.get_slot("requested_slot") is None
 
 
+def _free_text(tracker: Tracker) -> str | None:
+    """The person's own words in this message, or None for a button, an empty message or a request."""
+    text = tracker.latest_message.get("text")
+    if not isinstance(text, str) or not text.strip() or text.lstrip().startswith("/"):
+        return None
+    return None if latest_intent(tracker) in NOT_DETAILS else text
+
+
+async def _describes_a_need(text: str) -> bool:
+    """Whether a longer message read as something else (who they are, where, unclear) also says what is
+    happening: the triage finds a need in it. "I'm a teacher in Aylesbury" does not; "mum has low mood" does."""
+    from bot.triage import assess
+
+    if len(text.split()) < WORRY_MIN_WORDS:
+        return False
+    try:
+        return bool((await off_the_loop(assess, text)).reasons)
+    except BadInput:
+        return False
+
+
+def _gave_other_details(tracker: Tracker, slot: str) -> bool:
+    """Whether this message filled another detail, so it answered something else rather than been misunderstood
+    (then the question is asked again without "Sorry, I didn't catch that")."""
+    return any(name not in (slot, "requested_slot", "place") and tracker.get_slot(name) is not None
+               for name in tracker.slots_to_validate())
+
+
 class ValidateTriageForm(FormValidationAction):
     """Turns what people type into the four details, asking again in other words when it can't."""
 
     def name(self) -> str:
         return "validate_triage_form"
 
-    # A first message often carries a detail ("my toddler isn't talking", "I'm in Stroud"): keep it.
+    # People often say several details at once ("Hi, my son is 14 and we live in Scunthorpe. He's stopped
+    # going to school..."): each detail said plainly is kept, whichever question was asked, so nothing is asked
+    # twice. The summary check shows every detail back before an answer is given.
     async def extract_concern(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if form_just_started(tracker) and latest_intent(tracker) == "describe_concern" and not tracker.get_slot("concern"):
-            return {"concern": tracker.latest_message.get("text")}
+        text = _free_text(tracker)
+        if text is None or tracker.get_slot("concern") or tracker.get_slot("requested_slot") == "concern":
+            return {}
+        if latest_intent(tracker) == "describe_concern":
+            return {"concern": text} if form_just_started(tracker) or len(text.split()) >= WORRY_MIN_WORDS else {}
+        if await _describes_a_need(text):  # "health visitor in North Lincs, baby 8 months, mum has low mood..."
+            return {"concern": text}
         return {}
 
+    async def extract_speaker(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = _free_text(tracker)
+        if text is None or tracker.get_slot("speaker") or tracker.get_slot("requested_slot") == "speaker":
+            return {}
+        speaker = read_stated_speaker(text)
+        return {"speaker": speaker} if speaker else {}
+
     async def extract_area(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = _free_text(tracker)
+        if text is None or tracker.get_slot("requested_slot") == "area":
+            return {}
         # "actually we live in Bath" at any question changes the area.
-        if latest_intent(tracker) == "inform_area" and tracker.get_slot("requested_slot") != "area":
-            text = tracker.latest_message.get("text") or ""
-            if len(find_places(text)) == 1:
-                return {"area": text}
+        if latest_intent(tracker) == "inform_area" and len(find_places(text)) == 1:
+            return {"area": text}
+        if not tracker.get_slot("area"):
+            place = place_in_sentence(text)
+            if place is not None:
+                return {"area": place.matched}
         return {}
 
     async def extract_child_age(self, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if form_just_started(tracker) and latest_intent(tracker) == "inform_age" and tracker.get_slot("child_age") is None:
-            return {"child_age": tracker.latest_message.get("text")}
-        return {}
+        text = _free_text(tracker)
+        if text is None or tracker.get_slot("child_age") is not None or tracker.get_slot("requested_slot") == "child_age":
+            return {}
+        if form_just_started(tracker) and latest_intent(tracker) == "inform_age":
+            return {"child_age": text}
+        age = read_stated_age(text)
+        return {"child_age": age} if age is not None else {}
 
     def validate_speaker(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         speaker = read_speaker(str(value), latest_intent(tracker))
-        if speaker is None:
+        if speaker is None and not _gave_other_details(tracker, "speaker"):
             dispatcher.utter_message(text="Sorry, I didn't catch that. Please choose the one that fits best.")
         return {"speaker": speaker}
 
@@ -86,6 +144,8 @@ class ValidateTriageForm(FormValidationAction):
         matches = find_places(str(value))
         if len(matches) == 1:
             return {"area": matches[0].area_id, "place": matches[0].matched}
+        if not matches and _gave_other_details(tracker, "area"):
+            return {"area": None}  # the message said other things: just ask where again
         if len(matches) > 1:
             dispatcher.utter_message(
                 text="That could be more than one area. Which one do you mean?",
@@ -100,7 +160,8 @@ class ValidateTriageForm(FormValidationAction):
     def validate_child_age(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         age = value if isinstance(value, (int, float)) and not isinstance(value, bool) else read_age(str(value))
         if age is None:
-            dispatcher.utter_message(response="utter_age_not_understood")
+            if not _gave_other_details(tracker, "child_age"):
+                dispatcher.utter_message(response="utter_age_not_understood")
             return {"child_age": None}
         if age > MAX_AGE:
             dispatcher.utter_message(response="utter_age_out_of_range")
@@ -186,6 +247,13 @@ class ActionGiveAnswer(Action):
         pending = tracker.get_slot("pending_question")
         intent, text = latest_intent(tracker), tracker.latest_message.get("text") or ""
         events: list[EventType] = []
+
+        if intent in READ_AS_AN_ANSWER_FIRST:
+            # a short typed answer can read like another intent ("several things" as goodbye, "one other
+            # thing" as more services): an option of the pending question wins, otherwise do what was asked
+            typed = None if not pending or text.startswith("/") else replies.match_option(pending, text)
+            if typed is None:
+                return [FollowupAction(READ_AS_AN_ANSWER_FIRST[intent])]
 
         recorded = None
         if intent == "answer_question":  # a button: the payload names the question and the answer
@@ -344,8 +412,33 @@ class ActionTalkToPerson(Action):
         return "action_talk_to_person"
 
     def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        send(dispatcher, replies.talk_to_person(tracker.get_slot("area")))
-        analytics.record("talk_to_person", area=tracker.get_slot("area"), speaker=tracker.get_slot("speaker"))
+        # "who do I call in Cheltenham?": the place asked about, when the conversation has no area yet
+        text = tracker.latest_message.get("text")
+        stated = {}
+        if isinstance(text, str) and not text.startswith("/") and not tracker.get_slot("area"):
+            place = place_in_sentence(text)
+            if place is not None:
+                stated = {"area": place.area_id, "place": place.matched}
+        area = stated.get("area") or tracker.get_slot("area")
+        send(dispatcher, replies.talk_to_person(area))
+        analytics.record("talk_to_person", area=area, speaker=tracker.get_slot("speaker"))
+        return [SlotSet(name, value) for name, value in stated.items()]
+
+
+class ActionUnclearInput(Action):
+    """A message the intents do not fit, outside the questions: when it says who is writing, where, the
+    child's age or what is happening, the questions start with those details kept; otherwise ask again."""
+
+    def name(self) -> str:
+        return "action_unclear_input"
+
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        text = tracker.latest_message.get("text")
+        if isinstance(text, str) and text.strip() and not text.startswith("/"):
+            if (read_stated_speaker(text) or place_in_sentence(text) or read_stated_age(text) is not None
+                    or await _describes_a_need(text)):
+                return [FollowupAction(FORM)]
+        dispatcher.utter_message(response="utter_default")
         return []
 
 
@@ -395,16 +488,42 @@ class ActionSafeguardingResponse(Action):
         screening["immediate_danger"] = screening.get("immediate_danger") in (True, "true", "True", 1)
         paused = tracker.active_loop_name == FORM
         events: list[EventType] = [SlotSet("safeguarding_raised", True)]
+        text = (tracker.latest_message.get("metadata") or {}).get("text")
+        text = text.strip() if isinstance(text, str) else ""
+        # details said with the cue are kept like any others ("we're in Stroud and her dad hits her"): the area
+        # gives that area's number to call now, and carrying on afterwards does not ask for them again
+        stated = _stated_details(text, tracker)
+        events += [SlotSet(name, value) for name, value in stated.items()]
+        if text and not tracker.get_slot("concern") and (tracker.get_slot("requested_slot") == "concern" or not paused):
+            events.append(SlotSet("concern", text))
         if paused:
-            text = (tracker.latest_message.get("metadata") or {}).get("text")
-            if tracker.get_slot("requested_slot") == "concern" and isinstance(text, str) and text.strip():
-                events.append(SlotSet("concern", text.strip()))
             events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         send(
             dispatcher,
-            replies.safety_answer(screening, tracker.get_slot("area"), tracker.get_slot("speaker"), form_paused=paused),
+            replies.safety_answer(screening, stated.get("area") or tracker.get_slot("area"),
+                                  stated.get("speaker") or tracker.get_slot("speaker"), form_paused=paused),
         )
         return events
+
+
+def _stated_details(text: str, tracker: Tracker) -> dict[str, Any]:
+    """The details a message says plainly that the conversation does not have yet (slot name -> value)."""
+    found: dict[str, Any] = {}
+    if not text:
+        return found
+    if not tracker.get_slot("area"):
+        place = place_in_sentence(text)
+        if place is not None:
+            found |= {"area": place.area_id, "place": place.matched}
+    if not tracker.get_slot("speaker"):
+        speaker = read_stated_speaker(text)
+        if speaker:
+            found["speaker"] = speaker
+    if tracker.get_slot("child_age") is None:
+        age = read_stated_age(text)
+        if age is not None:
+            found["child_age"] = age
+    return found
 
 
 def warm_up() -> None:

@@ -111,4 +111,103 @@ def describe_age(age: int) -> str:
         return "not born yet"
     if age == AGE_UNKNOWN:
         return "age not given"
+    if age == 0:
+        return "under 1 year old"
     return f"{age} year{'s' if age != 1 else ''} old"
+
+
+# --- Details stated inside a longer message ------------------------------------------------------------------
+# People often open with everything at once: "Hi, my son is 14 and we live in Scunthorpe. He's stopped going
+# to school...". The readers below take a detail from such a sentence only when it is said plainly, so the
+# conversation does not ask again for what it was just told; anything unclear is left for the question (and
+# every detail is shown back to the person to check before an answer is given).
+
+_NUM = r"(\d{1,2}|" + "|".join(sorted((w for w in _NUMBER_WORDS if "-" not in w), key=len, reverse=True)) + r")"
+_CHILD_WORD = (r"(?:son|daughter|child|kid|boy|girl|baby|toddler|little one|teen|teenager|step ?son|step ?daughter|"
+               r"grand ?son|grand ?daughter|nephew|niece|pupil|student|foster (?:son|daughter|child)|lad|lass|"
+               r"young person|young man|young woman|eldest|youngest|oldest)")
+_NOT_AN_AGE = (r"(?!\s*(?:of\b|months?|mths?|weeks?|wks?|days?|hours?|hrs?|minutes?|mins?|times?|o'?clock|am\b|pm\b|"
+               r"%|:|\.\d|st\b|nd\b|rd\b|th\b|foot|feet|ft\b|stone|kg|pounds?|quid|miles?|metres?|cm\b|inches|"
+               r"children|kids|sons|daughters|brothers|sisters|times))")
+_AGE_PATTERNS = (
+    re.compile(rf"\b{_NUM} ?(?:years?|yrs?|yr) ?old\b"),
+    re.compile(rf"\b{_NUM} ?(?:y/o|yo)\b"),
+    re.compile(rf"\b{_CHILD_WORD}(?:,| is| who is| who's|'s| aged?| of)? {_NUM}\b{_NOT_AN_AGE}"),
+    re.compile(rf"\b(?:he|she|they)(?:'s| is| are) {_NUM}\b{_NOT_AN_AGE}"),
+    re.compile(rf"\baged? {_NUM}\b{_NOT_AN_AGE}"),
+)
+_MONTH_PATTERNS = (
+    re.compile(rf"\b(?:{_CHILD_WORD}|is|aged?|'s)(?:,)? {_NUM} ?(?:months?|mths?)\b"),
+    re.compile(rf"\b{_NUM} ?(?:months?|mths?) old\b"),
+)
+_OWN_AGE = re.compile(rf"\b(?:i'?m|im|i am|i'm only|im only) {_NUM}\b{_NOT_AN_AGE}")
+_SCHOOL_YEAR = re.compile(r"\bin (?:year|yr|y) ?(\d{1,2})\b")
+
+
+def read_stated_age(text: str) -> int | None:
+    """The child's age said inside a sentence ("my son is 14", "baby 8 months", "i'm 15"), or ``None`` when
+    no age is said plainly or two different ages are (the question then asks which child)."""
+    if not isinstance(text, str):
+        return None
+    low = re.sub(r"\s+", " ", text[:2000].lower().replace("’", "'").replace("-", " "))
+    ages: set[int] = set()
+    for pattern in _AGE_PATTERNS:
+        ages.update(n for n in (_to_int(m.group(1)) for m in pattern.finditer(low)) if n is not None and n <= MAX_AGE)
+    for pattern in _MONTH_PATTERNS:
+        ages.update(n // 12 for n in (_to_int(m.group(1)) for m in pattern.finditer(low)) if n is not None and n < 36)
+    if re.search(r"\b\d{1,2} ?(?:weeks?|wks?) old\b|\bnew ?born\b", low):
+        ages.add(0)
+    for match in _OWN_AGE.finditer(low):
+        own = _to_int(match.group(1))
+        if own is not None and 8 <= own <= 19:  # a young person's own age; an adult's is not the child's
+            ages.add(own)
+    for match in _SCHOOL_YEAR.finditer(low):
+        if 1 <= int(match.group(1)) <= 13:
+            ages.add(int(match.group(1)) + 5)
+    if not ages and re.search(r"\b(pregnant|expecting a baby|unborn|not born yet|due in)\b", low):
+        return UNBORN
+    return ages.pop() if len(ages) == 1 else None
+
+
+_ROLE = (r"(?:teacher|head ?teacher|deputy head|teaching assistant|senco|dsl|designated safeguarding lead|"
+         r"safeguarding lead|school nurse|nurse|health visitor|midwife|gp|doctor|paediatrician|social worker|"
+         r"youth worker|family support worker|support worker|police officer|pcso|practitioner|professional|"
+         r"childminder|nursery (?:manager|worker|nurse|practitioner)|key ?worker|counsell?or|therapist|"
+         r"housing officer|learning mentor|pastoral (?:lead|manager|worker)|attendance officer|school staff)")
+_STATED_PROFESSIONAL = (
+    re.compile(rf"\b(?:i'?m|im|i am|am|as|i work as) (?:a|an|the) (?:[a-z]+ )?{_ROLE}\b"),
+    re.compile(rf"^(?:hi|hello|hiya|good (?:morning|afternoon))?[ ,.!-]*(?:i'?m |im |i am )?(?:a |an )?(?:[a-z]+ )?{_ROLE}\b"),
+    re.compile(rf"\b{_ROLE} here\b"),
+    re.compile(r"\bi work (?:at|in|for|with) (?:a |an |the )?(?:[a-z]+ )?(?:school|nursery|surgery|practice|hospital|"
+               r"police|council|charity|children'?s cent(?:re|er)|youth)"),
+    re.compile(r"\b(?:my|our) (?:pupils?|patients?|clients?|caseload|class)\b"),
+    re.compile(r"\bone of (?:my|our) (?:pupils|patients|clients|families|students)\b"),
+)
+_STATED_PARENT = (
+    re.compile(rf"\b(?:my|our) (?:[a-z]+ )?(?:son|daughter|child|children|kids?|baby|toddler|little one|boy|girl|"
+               r"step ?son|step ?daughter|grand ?son|grand ?daughter|grand ?child(?:ren)?|twins|eldest|youngest|"
+               r"foster (?:son|daughter|child|children))\b(?! (?:brother|sister|cousin))"),
+    re.compile(rf"\bmy {_NUM} ?(?:years?|yrs?|yr|y/o|yo)? ?old\b"),
+    re.compile(r"\b(?:i'?m|im|i am|as) (?:a|his|her|their|the) (?:[a-z]+ )?(?:mum|mom|dad|mother|father|parent|carer|"
+               r"foster carer|nan|grandma|grandad|grandparent|step ?(?:mum|dad)|auntie|aunt|uncle|guardian)\b"),
+)
+_STATED_YOUNG = re.compile(r"\b(?:my (?:mum|mom|mam|dad|parents|step ?dad|step ?mum|mum's boyfriend|dad's girlfriend)"
+                           r"|(?:at|my) school|my teacher|homework|my mates)\b")
+
+
+def read_stated_speaker(text: str) -> str | None:
+    """Who is writing, when a sentence says it plainly ("I'm a GP", "my son is 14", "i'm 15 and my parents..."),
+    or ``None`` (not said, or two readings: then the question asks)."""
+    if not isinstance(text, str):
+        return None
+    low = re.sub(r"\s+", " ", text[:2000].lower().replace("’", "'")).strip()
+    professional = any(p.search(low) for p in _STATED_PROFESSIONAL)
+    parent = any(p.search(low) for p in _STATED_PARENT)
+    own = [_to_int(m.group(1)) for m in _OWN_AGE.finditer(low)]
+    young = any(n is not None and 8 <= n <= 19 for n in own) or (not own and bool(_STATED_YOUNG.search(low)) and not parent)
+    readings = {value for value, said in (("professional", professional), ("parent", parent), ("young_person", young)) if said}
+    if readings == {"professional", "parent"}:
+        return None  # "I'm a teacher and my son...": ask
+    if "young_person" in readings and len(readings) > 1:
+        return "young_person" if any(n is not None and 8 <= n <= 19 for n in own) and not professional else None
+    return readings.pop() if len(readings) == 1 else None

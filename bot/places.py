@@ -128,3 +128,48 @@ def outward_code(text: str) -> str | None:
     """The outward part of the first full postcode in the text (``"GL5 2AB"`` -> ``"GL5"``)."""
     match = _FULL_POSTCODE.search(text or "")
     return match.group(1).upper() if match else None
+
+
+# Inside a sentence a place name is only taken as where the family lives when it reads as a location ("we're
+# in Stroud", "a GP in Bath", "a mum from Stroud"), so "he was in the bath" or "she wants to go to Gloucester
+# with him" do not set the area. Postcodes need no such context.
+_LOCATION_WORDS = {"in", "at", "near", "from", "around", "live", "living", "lives", "based", "area", "council",
+                   "nr", "outside", "covering", "round", "by"}
+_DETERMINERS = {"the", "a", "an", "his", "her", "their", "my", "your", "our", "its", "bubble"}
+_MOVED = {"moved", "moving", "move", "relocated"}  # "moved to Stroud" is where they live; "go to Gloucester" is not
+
+
+def place_in_sentence(text: str) -> PlaceMatch | None:
+    """The one area a free-text sentence says the family is in, or None (no place, several, or unsure).
+
+    Stricter than ``find_places``, which reads an answer to "where do you live?": no misspellings, and a town
+    name counts only after a location word ("in", "near", "live") or written with a capital inside the sentence,
+    and never straight after an article or a possessive ("the bath", "her bath")."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = text[:2000]
+    norm = f" {normalise(text)} "
+    for name in sorted(_elsewhere(), key=len, reverse=True):
+        norm = norm.replace(f" {name} ", " elsewhere ")
+    found: list[PlaceMatch] = []
+    for code, _inward in _POSTCODE.findall(norm):
+        area_id = _districts().get(code)
+        if area_id:
+            found.append(PlaceMatch(area_id, code.upper(), "postcode"))
+    for name in sorted(_names(), key=len, reverse=True):
+        at = norm.find(f" {name} ")
+        while at != -1:
+            before = norm[:at].split()[-3:]
+            written = re.search(r"\b" + r"\W+".join(map(re.escape, name.split())) + r"\b", text, re.IGNORECASE)
+            capital = bool(written and written.group(0)[0].isupper())
+            if before[-1:] == ["to"]:
+                located = before[-2:-1] and before[-2] in _MOVED
+            else:
+                located = before and before[-1] not in _DETERMINERS and (capital or set(before) & _LOCATION_WORDS)
+            if located:
+                found.extend(_names()[name])
+                break
+            at = norm.find(f" {name} ", at + 1)
+        norm = norm.replace(f" {name} ", " ")
+    areas = _distinct(found)
+    return areas[0] if len(areas) == 1 else None

@@ -130,8 +130,11 @@ def safety_answer(
             "If you'd like them to contact you, tell me a phone number or email. If telling the child's "
             "parents could put the child at more risk, say so and they will not be told first."
         )
-    buttons = [("Carry on", "/carry_on"), ("Start again", "/start_again")] if form_paused else []
-    replies.append(say(offer + (" When you're ready, we can carry on where we left off." if form_paused else ""), buttons))
+    # the person can go on to the questions and the support near them either way: where they left off, or
+    # (a worry as the first message) from what they have said so far
+    after = (" When you're ready, we can carry on where we left off." if form_paused
+             else " When you're ready, I can also ask a few short questions and show you support near you.")
+    replies.append(say(offer + after, [("Carry on", "/carry_on"), ("Start again", "/start_again")]))
     return replies
 
 

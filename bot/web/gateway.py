@@ -63,9 +63,19 @@ _HARM_BUTTON = re.compile(r'^/answer_question\s*(\{.*\})\s*$', re.S)
 HARM_YES_PAYLOAD = '/answer_question{"question": "harm", "answer": "yes"}'
 NOT_RECORDED = ("I can't be sure this has reached the council's safety team just now, so please call one of "
                 "the numbers above yourself.")
+CONTACT_PASSED_ON = ("Thank you. I have passed your contact details to the duty team with what you told me. "
+                     "If anyone is in danger right now, call 999.")
+# what is left of a message once its phone numbers and emails are redacted, when it said nothing else
+_ONLY_CONTACT = re.compile(r"^(?:\W|\[(?:phone|email)\]|call|ring|text|email|me|on|at|is|my|number|it's|its|"
+                           r"yes|yeah|ok|please|thanks|you|can|the|or|and)*$", re.I)
 SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
 _YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
+
+
+def _only_contact(redacted: str) -> bool:
+    """Whether a message was only a way to be contacted ("07700 900123", "call me on [phone] please")."""
+    return ("[phone]" in redacted or "[email]" in redacted) and bool(_ONLY_CONTACT.match(redacted))
 
 
 class StoreUnavailable(Exception):
@@ -374,7 +384,14 @@ class Gateway:
         session.speaker = SPEAKER_PAYLOADS.get(stripped.split("{")[0], session.speaker)
 
         contact = contact_details(original) if not is_payload else {}
-        escalation, recorded = await self._record(session, redacted, screening, contact, message_id, deadline)
+        escalation, recorded, contact_passed = await self._record(session, redacted, screening, contact, message_id,
+                                                                  deadline)
+        if contact_passed and _only_contact(redacted):
+            # "07700 900123" after the offer of a call back: it has gone to the duty team with the escalation;
+            # there is nothing in it for the questions to read
+            await self._save(session, deadline)
+            return Turn([say(CONTACT_PASSED_ON, [("Carry on", "/carry_on"), ("Start again", "/start_again")])],
+                        recorded=True, screening=screening)
 
         if harm_yes or typed_harm_yes:
             # Rasa gets the answer as the button gives it, so the triage records "yes" whatever the wording
@@ -408,6 +425,8 @@ class Gateway:
                                     "answer that properly. You can still talk to a person."))
                 messages += fallback_replies({}, session.area, session.speaker)[1:]
                 fallback = True
+        if contact_passed:
+            messages.insert(0, say(CONTACT_PASSED_ON))
         card = safety_card(screening, session.area, recorded=recorded if screening["escalate"] else None)
         if card:
             messages.insert(0, card)
@@ -470,9 +489,9 @@ class Gateway:
                 session.area = area
 
     async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str,
-                      deadline: float | None = None) -> tuple[dict | None, bool]:
+                      deadline: float | None = None) -> tuple[dict | None, bool, bool]:
         """Record the turn (and escalation) durably before anything is forwarded; returns the escalation (or
-        None) and whether the record was confirmed. An escalating turn may use ``ESCALATION_STORE_SECONDS`` of
+        None), whether the record was confirmed, and whether a contact given was passed on to an earlier escalation. An escalating turn may use ``ESCALATION_STORE_SECONDS`` of
         the budget (an ordinary one ``STORE_SECONDS``) and is tried a second time after a quick failure; the
         same message id makes a retry return the escalation already recorded, never a second one. A contact
         given after an escalation is passed to the duty team with that escalation. A store that fails or is
@@ -505,15 +524,17 @@ class Gateway:
                               session.sender_id[-8:], err)
                 else:
                     log.error("recording the turn failed (session %s): %s", session.sender_id[-8:], err)
-                return None, False
+                return None, False, False
         if escalation is not None:
             session.last_escalation_id = escalation["id"]
             if self.on_escalation:
                 self.on_escalation(escalation)
         elif given and session.last_escalation_id:
-            if await asyncio.to_thread(self._add_contact, session.last_escalation_id, given) and self.on_escalation:
-                self.on_escalation({"id": session.last_escalation_id})
-        return escalation, True
+            if await asyncio.to_thread(self._add_contact, session.last_escalation_id, given):
+                if self.on_escalation:
+                    self.on_escalation({"id": session.last_escalation_id})
+                return None, True, True
+        return escalation, True, False
 
     def _add_contact(self, escalation_id: str, given: dict) -> bool:
         try:

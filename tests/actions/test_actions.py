@@ -109,6 +109,71 @@ def test_first_message_concern_is_kept():
     assert asyncio.run(form.extract_concern(CollectingDispatcher(), t, {})) == {}
 
 
+FORM_DOMAIN = {"forms": {"triage_form": {"required_slots": ["speaker", "area", "child_age", "concern"]}},
+               "slots": {name: {"type": "any", "mappings": []} for name in SLOTS}}
+
+
+def validate_turn(text: str, intent: str, slots: dict | None = None, mapped: dict | None = None):
+    """One turn of the real form validation action (rasa-sdk's extract, then validate): ``mapped`` is what
+    Rasa's own slot mappings set from this message (the text for the question that was asked)."""
+    values = {name: None for name in SLOTS} | (slots or {}) | (mapped or {})
+    events = [{"event": "user", "text": text}] + [{"event": "slot", "name": k, "value": v} for k, v in (mapped or {}).items()]
+    message = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": []}
+    t = Tracker("tester", values, message, events, False, None, {"name": "triage_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    result = asyncio.run(actions.ValidateTriageForm().run(dispatcher, t, FORM_DOMAIN))
+    return {e["name"]: e["value"] for e in result if e.get("event") == "slot"}, dispatcher.messages
+
+
+def test_a_first_message_that_says_everything_fills_every_detail():
+    text = "Hi, my son is 14 and we live in Scunthorpe. He's stopped going to school and stays in his room all day"
+    slots, messages = validate_turn(text, "describe_concern")
+    assert slots == {"speaker": "parent", "area": "north-lincolnshire", "place": "Scunthorpe", "child_age": 14,
+                     "concern": text}
+    assert not messages
+
+
+def test_details_said_at_another_question_are_kept_and_not_called_misunderstood():
+    # the speaker question was asked; a young person answers with their age and their worry
+    text = "i'm 15 and my parents argue all the time and i can't sleep"
+    slots, messages = validate_turn(text, "describe_concern", {"requested_slot": "speaker"}, {"speaker": text})
+    assert slots["speaker"] == "young_person" and slots["child_age"] == 15 and slots["concern"] == text
+    # a teacher asked for the age asks where to refer: the worry is kept, the age asked again without "sorry"
+    text = "where do I refer a family who need more support? mum is struggling with the kids' behaviour and money"
+    slots, messages = validate_turn(text, "describe_concern", {"speaker": "professional", "area": "buckinghamshire",
+                                                               "requested_slot": "child_age"}, {"child_age": text})
+    assert slots == {"child_age": None, "concern": text} and not messages
+    # nonsense at the age question is still told it was not understood
+    slots, messages = validate_turn("banana", "out_of_scope", {"requested_slot": "child_age"}, {"child_age": "banana"})
+    assert slots == {"child_age": None} and messages[0]["response"] == "utter_age_not_understood"
+
+
+def test_a_worry_read_as_something_else_is_kept_when_it_describes_a_need():
+    text = "health visitor in North Lincs, baby 8 months, mum has low mood and isolated, which form do I use?"
+    slots, _ = validate_turn(text, "identify_professional")
+    assert slots == {"speaker": "professional", "area": "north-lincolnshire", "place": "North Lincolnshire",
+                     "child_age": 0, "concern": text}
+    # who they are and where, and nothing happening: not a worry, the question asks
+    slots, _ = validate_turn("I'm a teacher at a primary school in Aylesbury", "inform_area")
+    assert slots == {"speaker": "professional", "area": "buckinghamshire", "place": "Aylesbury"}
+
+
+def test_unclear_input_with_details_starts_the_questions_and_nonsense_is_asked_again():
+    text = "health visitor in North Lincs, baby 8 months, mum has low mood and isolated, which form?"
+    messages, events = run(actions.ActionUnclearInput(), tracker(text=text, intent="nlu_fallback"))
+    assert FollowupAction("triage_form") in events and not messages
+    messages, events = run(actions.ActionUnclearInput(), tracker(text="sdkfjh qwpoeiru zxmcnv", intent="nlu_fallback"))
+    assert messages[0]["response"] == "utter_default" and not events
+
+
+def test_a_button_or_a_request_is_never_read_for_details():
+    assert validate_turn("/identify_parent", "identify_parent")[0] == {}
+    assert validate_turn("start again, we live in Stroud now", "start_again")[0] == {}
+    # a bath is not Bath, and a place they want to go to is not where they live
+    slots, _ = validate_turn("she screams in the bath every night and she's 3", "describe_concern", {"requested_slot": "concern"})
+    assert "area" not in slots and slots.get("child_age") == 3
+
+
 def test_change_detail_clears_the_slot_and_restarts_the_form():
     messages, events = run(actions.ActionChangeDetail(), tracker({"area": "gloucestershire", "place": "Stroud", "detail": "area"}))
     assert SlotSet("area", None) in events and SlotSet("place", None) in events
@@ -152,6 +217,25 @@ def test_safeguarding_without_an_area_lists_every_area():
         assert name in said
 
 
+def test_a_cue_as_the_first_message_keeps_its_details_and_gives_that_areas_number():
+    text = "we're in Stroud and my son is 14, his dad hits him when he's drunk"
+    t = tracker(text='/safeguarding_cue{"categories": ["physical_abuse"]}', intent="safeguarding_cue",
+                entities=[{"entity": "categories", "value": ["physical_abuse"]}], metadata={"text": text})
+    messages, events = run(actions.ActionSafeguardingResponse(), t)
+    said = texts(messages)
+    assert "Gloucestershire" in said and "Buckinghamshire" not in said  # the area's number, not every area's
+    assert {"area": "gloucestershire", "place": "Stroud", "speaker": "parent", "child_age": 14,
+            "concern": text}.items() <= slots_set(events).items()  # "carry on" does not ask for them again
+    assert [b["payload"] for b in messages[-1]["buttons"]] == ["/carry_on", "/start_again"]
+
+
+def test_who_do_i_call_in_a_town_answers_for_that_area():
+    t = tracker(text="who do I call at the weekend if I'm worried about a child in Cheltenham?", intent="ask_contacts")
+    messages, events = run(actions.ActionTalkToPerson(), t)
+    assert "Gloucestershire" in texts(messages) and "Buckinghamshire" not in texts(messages)
+    assert SlotSet("area", "gloucestershire") in events
+
+
 UNCLEAR = {"speaker": "parent", "area": "gloucestershire", "place": "Gloucester", "child_age": 6,
            "concern": "we are struggling with money and he is not sleeping"}
 
@@ -175,6 +259,21 @@ def test_an_unclear_level_is_settled_with_a_guided_question_then_answered():
         {**UNCLEAR, "pending_question": question, "questions_asked": [question["id"]]}, intent="answer_question",
         entities=[{"entity": "question", "value": question["id"]}, {"entity": "answer", "value": value}]))
     assert slots_set(events)["triage_answers"] == {question["id"]: value}
+
+
+def test_a_typed_answer_read_as_goodbye_or_more_services_is_taken_as_the_answer_first():
+    _, events = run(actions.ActionGiveAnswer(), tracker(UNCLEAR, text="yes", intent="affirm"))
+    question = slots_set(events)["pending_question"]
+    option = question["options"][-1]
+    pending = {**UNCLEAR, "pending_question": question, "questions_asked": [question["id"]]}
+    for intent in ("goodbye", "show_more_services", "thank"):
+        _, events = run(actions.ActionGiveAnswer(), tracker(pending, text=option["title"], intent=intent))
+        assert slots_set(events)["triage_answers"] == {question["id"]: option["value"]}, intent
+    # not an option: what the intent asked for
+    _, events = run(actions.ActionGiveAnswer(), tracker(pending, text="bye then", intent="goodbye"))
+    assert events == [FollowupAction("utter_goodbye")]
+    _, events = run(actions.ActionGiveAnswer(), tracker(UNCLEAR, text="/show_more_services", intent="show_more_services"))
+    assert events == [FollowupAction("action_show_more_services")]
 
 
 def test_the_answer_comes_after_three_questions_at_most():

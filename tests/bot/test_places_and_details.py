@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.details import AGE_UNKNOWN, UNBORN, read_age, read_speaker
-from bot.places import elsewhere, find_places, outward_code, resolve_area
+from bot.details import AGE_UNKNOWN, UNBORN, read_age, read_speaker, read_stated_age, read_stated_speaker
+from bot.places import elsewhere, find_places, outward_code, place_in_sentence, resolve_area
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,86 @@ def test_read_age(text, age):
 )
 def test_read_speaker(text, intent, speaker):
     assert read_speaker(text, intent) == speaker
+
+
+# --- details said inside a longer first message ------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, area",
+    [
+        ("Hi I'm a GP in Bath. How do I make an early help referral?", "bath-and-north-east-somerset"),
+        ("Hi, my son is 14 and we live in Scunthorpe. He won't go to school", "north-lincolnshire"),
+        ("health visitor in North Lincs, baby 8 months", "north-lincolnshire"),
+        ("my 3 year old isn't talking yet, we're in Stroud", "gloucestershire"),
+        ("we just moved to Aylesbury and he has no school place", "buckinghamshire"),
+        ("we are in GL5 and my son", "gloucestershire"),
+        # not where the family lives, or not a place at all
+        ("I give him a bath every night and he screams", None),
+        ("he was in the bath when it happened", None),
+        ("Bath time is a battle every night", None),
+        ("she keeps saying she wants to go to Gloucester with her boyfriend", None),
+        ("I live in Manchester, my daughter is 6", None),
+        ("we split our time between Stroud and Bath", None),
+    ],
+)
+def test_place_in_sentence(text, area):
+    match = place_in_sentence(text)
+    assert (match.area_id if match else None) == area
+
+
+@pytest.mark.parametrize(
+    "text, age",
+    [
+        ("Hi, my son is 14 and we live in Scunthorpe", 14),
+        ("I live in Manchester, my daughter is 6 and she's being bullied", 6),
+        ("health visitor, baby 8 months, mum has low mood", 0),
+        ("my 3 year old isn't talking yet", 3),
+        ("i'm 15 and my parents argue all the time", 15),
+        ("I'm 35 and my son is 6", 6),
+        ("she's in year 9 and won't go in", 14),
+        ("one of my pupils, aged 9, seems hungry", 9),
+        ("my daughter is 15 and pregnant", 15),
+        ("im pregnant and scared", UNBORN),
+        ("my eldest is 12 and refusing school", 12),
+        # no age said plainly, or two children: the question asks
+        ("my kids are 4 and 7", None),
+        ("my son is one of the tallest in his class", None),
+        ("I've been waiting 3 months for a reply", None),
+        ("he is 5 foot tall and 14 stone", None),
+        ("we have 3 kids and no money", None),
+        ("where do I refer a family who need more support?", None),
+    ],
+)
+def test_read_stated_age(text, age):
+    assert read_stated_age(text) == age
+
+
+@pytest.mark.parametrize(
+    "text, speaker",
+    [
+        ("I'm a teacher at a primary school in Aylesbury", "professional"),
+        ("Hi I'm a GP in Bath. How do I make an early help referral?", "professional"),
+        ("health visitor in North Lincs, baby 8 months", "professional"),
+        ("one of my pupils seems hungry all the time", "professional"),
+        ("Hi, my son is 14 and he won't go to school", "parent"),
+        ("my 3 year old isn't talking yet", "parent"),
+        ("I'm his nan and I look after him", "parent"),
+        ("i'm 15 and my parents argue all the time", "young_person"),
+        ("my mum drinks and i have to get myself to school", "young_person"),
+        # not said, or said both ways: the question asks
+        ("i look after my baby brother", None),
+        ("I'm a teacher and my son is struggling too", None),
+        ("what about consent?", None),
+        ("we are struggling", None),
+    ],
+)
+def test_read_stated_speaker(text, speaker):
+    assert read_stated_speaker(text) == speaker
+
+
+@given(st.text(max_size=300))
+def test_sentence_readers_never_fail(text):
+    place_in_sentence(text)
+    age = read_stated_age(text)
+    assert age is None or UNBORN <= age <= 25
+    assert read_stated_speaker(text) in (None, "parent", "young_person", "professional")

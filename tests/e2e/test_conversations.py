@@ -190,3 +190,38 @@ def test_safeguarding_cue_mid_form_pauses_and_resumes(conversation):
     check(conversation, "Carry on" in conversation.buttons(replies), "offers to carry on")
     replies = conversation.say("/carry_on")
     check(conversation, "old" in conversation.text(replies).lower(), "carries on with the question it had reached")
+
+
+def test_a_first_message_that_says_everything_goes_straight_to_the_check(conversation):
+    replies = conversation.say("Hi, my son is 14 and we live in Scunthorpe. He won't go to school any more and "
+                               "we argue every morning")
+    summary = conversation.text(replies)
+    check(conversation, "who are you" not in summary.lower() and "old" not in summary.lower().split("here's")[0],
+          "asks nothing it was told")
+    check(conversation, "a parent or carer" in summary and "North Lincolnshire" in summary and "14 years old" in summary
+          and "won't go to school" in summary and "Is that right?" in summary, "reads every detail back to check")
+
+
+def test_a_young_person_who_gives_their_age_and_worry_is_only_asked_where(conversation):
+    asked = conversation.text(conversation.say("i'm 15 and my parents argue all the time and i can't sleep"))
+    check(conversation, "which area" in asked.lower() and "who are you" not in asked.lower(), "only the area is asked")
+    summary = conversation.text(conversation.say("gloucester"))
+    check(conversation, "a young person" in summary and "15 years old" in summary and "parents argue" in summary,
+          "then the check, with what they said first")
+
+
+def test_a_professional_asking_where_to_refer_mid_questions_is_not_told_it_was_misunderstood(conversation):
+    conversation.say("hello")
+    asked = conversation.text(conversation.say("I'm a GP in Bath"))
+    check(conversation, "old" in asked.lower() and "which council" not in asked.lower(), "the town gave the area")
+    again = conversation.text(conversation.say("where do I refer a family who need more support? mum is struggling "
+                                               "with the kids' behaviour and money"))
+    check(conversation, "didn't catch" not in again and "old" in again.lower(), "the age is asked again, kindly")
+    summary = conversation.text(conversation.say("not sure"))
+    check(conversation, "a professional" in summary and "Bath" in summary and "mum is struggling" in summary,
+          "the worry was kept")
+
+
+def test_who_do_i_call_in_a_town_answers_for_that_town(conversation):
+    text = conversation.text(conversation.say("who do I call at the weekend if I'm worried about a child in Cheltenham?"))
+    check(conversation, "Gloucestershire" in text and "Buckinghamshire" not in text, "that area's numbers only")

@@ -356,6 +356,25 @@ async def test_a_contact_given_after_an_escalation_reaches_the_duty_team(make_se
     assert all("safe.friend" not in m["text_redacted"] for m in store.messages(escalation["session_id"]))
 
 
+async def test_a_number_alone_after_an_escalation_is_thanked_and_not_sent_on_to_rasa(make_settings, client_for,
+                                                                                      rasa_recorder):
+    rasa = await rasa_recorder()
+    settings = make_settings(rasa_url=rasa.url)
+    client = await client_for(settings)
+    csrf = await open_chat(client)
+    await say(client, csrf, "my stepdad hits me")
+    forwarded = len(rasa.received)
+    doc = await (await say(client, csrf, "call me on 07700 900123 please")).json()
+    assert "passed your contact details to the duty team" in texts(doc) and "999" in texts(doc)
+    assert [b["payload"] for b in doc["messages"][0]["buttons"]] == ["/carry_on", "/start_again"]
+    assert len(rasa.received) == forwarded  # nothing in it for the questions: not forwarded
+    (escalation,) = open_store(settings).list()
+    assert "07700 900123" in str(open_store(settings).get(escalation["id"])["contact"])
+    # a number with more to say goes on to Rasa as well, thanked first
+    doc = await (await say(client, csrf, "she is 6, my number is 07700 900124")).json()
+    assert "passed your contact details" in doc["messages"][0]["text"] and len(rasa.received) == forwarded + 1
+
+
 # -- the failure rule ------------------------------------------------------------------------------------------
 
 

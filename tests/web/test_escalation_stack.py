@@ -73,6 +73,26 @@ def test_a_cue_mid_form_is_stored_delivered_acknowledged_and_the_questions_carry
     assert "how" in summary.lower() or "worr" in summary.lower(), summary  # then what is worrying them
 
 
+@pytest.mark.e2e
+def test_a_cue_as_the_first_message_gives_the_towns_number_takes_a_call_back_and_carries_on_with_its_details(web_stack):
+    wait_until_ready(web_stack)
+    chat = Chat(web_stack.url)
+    before = {e["id"] for e in open_store(web_stack.settings).list()}
+    answer = text(chat.say("we're in Stroud and my partner hit me last night in front of the kids, my daughter is 4"))
+    assert "Gloucestershire" in answer and "Buckinghamshire" not in answer, answer  # the town's number, not all four
+    store = open_store(web_stack.settings)
+    (escalation,) = [e for e in store.list() if e["id"] not in before]
+    assert escalation["area"] == "gloucestershire"
+    assert "safe for you" in text(chat.say("yes")).lower()  # yes to a call back: how to give one
+    thanked = text(chat.say("07700 900123"))
+    assert "passed your contact details" in thanked
+    assert "07700 900123" in str(store.get(escalation["id"])["contact"])
+    summary = text(chat.say("/carry_on"))
+    # the questions start from what was said with the cue: nothing is asked again
+    assert "a parent or carer" in summary and "Gloucestershire" in summary and "4 years old" in summary, summary
+    assert "Is that right?" in summary
+
+
 # -- a typed "yes" to the triage's harm question -----------------------------------------------------------
 
 def harm_question_reply() -> tuple[dict, str, str]:
