@@ -479,6 +479,108 @@ def test_follow_up_rejects_a_bad_asked_list():
         follow_up(TWO_NEEDS, asked="harm")
 
 
+# ------------------------------------------------------------------------------------------ loose matches
+# Ordinary worries told about someone else ("mum is struggling with ...") were once rated level 3-4 because a
+# sentence is close in meaning to "a parent fears they may harm the child" or "a parent's learning disability
+# makes daily care hard". "Struggling with X" is a need at the level of X.
+STRUGGLING = [
+    "mum is struggling with the kids behaviour",
+    "mum is struggling with money",
+    "where do I refer a family who need more support? mum is struggling with the kids' behaviour and money",
+    "dad is struggling with the children",
+    "Mum is struggling with his tantrums and bedtimes.",
+    "My partner is struggling with our son's meltdowns.",
+]
+# ... while a fear of harming, or harm, said in the third person stays level 4
+STILL_HARM = [
+    "mum says she's scared she'll hurt the baby",
+    "dad hits the kids when he's drunk",
+    "Dad is frightened he'll lose it with the kids and hurt them.",
+    "mum is struggling and says she's scared she might hurt the baby",
+]
+
+
+@pytest.mark.parametrize("text", STRUGGLING)
+def test_struggling_with_an_ordinary_need_is_level_2_not_a_fear_of_harm(text):
+    result = assess(text)
+    assert result.shared_level == 2, (result.shared_level, result.reasons)
+    assert all(r["level"] < 3 for r in result.reasons)
+
+
+@pytest.mark.parametrize("text", STILL_HARM)
+def test_harm_or_fear_of_harming_in_the_third_person_stays_level_4(text):
+    assert assess(text).shared_level == 4
+
+
+def test_a_level4_match_by_meaning_needs_a_harm_word_or_a_near_paraphrase(bank):
+    """The mechanism on the real bank and model: the same likeness to "a parent fears they may harm the
+    child" counts with a harm word in the sentence and not without one."""
+    from bot.triage import _index
+    from bot.triage.engine import anchored, find_by_meaning
+
+    ind = bank.by_id["parent_may_harm_child"]
+    assert not anchored(ind, "mum is struggling with the kids behaviour", bank.settings)
+    assert anchored(ind, "mum is scared she will hurt the kids", bank.settings)
+    assert not anchored(ind, "there are no bruises on him", bank.settings)  # negated
+    loose = find_by_meaning(bank, _index(), ["mum is struggling with the kids behaviour"], None)
+    assert not any(s.level >= 3 for s in loose.values()), loose
+    harm = find_by_meaning(bank, _index(), ["mum is scared she is going to hurt the baby"], None)
+    assert "parent_may_harm_child" in harm and not harm["parent_may_harm_child"].possible
+    # a near paraphrase of an exemplar needs no anchor
+    assert bank.settings.unanchored_threshold[4] > bank.settings.match_threshold[4]
+    lpd = bank.by_id["parent_learning_disability"]
+    assert anchored(lpd, "mum has learning difficulties", bank.settings)
+    assert not anchored(lpd, "mum is struggling with money", bank.settings)
+
+
+class _Screening:
+    def __init__(self, categories, matched, immediate=False):
+        self.escalate, self.unsure, self.immediate_danger = True, False, immediate
+        self.categories, self.matched = categories, matched
+
+
+@pytest.mark.parametrize("text, matched, immediate, level4", [
+    # the classifier alone, no harm word: a doubt (the level is not raised, the harm question comes first)
+    ("We've been sofa surfing at my mum's since the landlord sold the house", ["close in meaning to neglect"], False, False),
+    # a harm word, or the category's own cue, in the text: level 4
+    ("We've been sofa surfing and the kids were left alone all night", ["close in meaning to neglect"], False, True),
+    ("We've been sofa surfing and he hurt her", ["close in meaning to neglect"], False, True),
+    # the screen's own cue, or danger now: level 4 whatever the words
+    ("We've been sofa surfing at my mum's since the landlord sold the house", ["no food or not fed"], False, True),
+    ("We've been sofa surfing at my mum's since the landlord sold the house", ["close in meaning to neglect"], True, True),
+])
+def test_a_screen_escalation_by_its_classifier_alone_needs_a_harm_word(bank, monkeypatch, text, matched, immediate, level4):
+    import bot.safeguarding
+    from bot.triage.engine import screen_signals
+
+    monkeypatch.setattr(bot.safeguarding, "screen", lambda t: _Screening(["neglect"], matched, immediate))
+    signals = screen_signals([text], bank)
+    assert [s.possible for s in signals] == [not level4]
+    assert [s.id for s in signals] == (["safeguarding:neglect"] if level4 else ["safeguarding:unsure"])
+    # without the bank (older callers) the screen's escalation is taken as it is
+    assert [s.id for s in screen_signals([text])] == ["safeguarding:neglect"]
+    result = assess(text)
+    if not level4:
+        assert result.shared_level < 4 and result.next_questions and result.next_questions[0]["id"] == "harm"
+    else:
+        assert result.shared_level == 4
+
+
+def test_a_level3_need_by_meaning_must_name_its_cue_words(tmp_path):
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "triage"
+    shutil.copytree(REPO / "knowledge" / "triage", folder)
+    raw = yaml.safe_load((folder / "indicators.yml").read_text())
+    lpd = next(i for i in raw["indicators"] if i["id"] == "parent_learning_disability")
+    lpd.pop("cues")
+    (folder / "indicators.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(TriageFileError, match="parent_learning_disability.*cues"):
+        load_bank_from(folder)
+
+
 # ------------------------------------------------------------------------------------------ knowledge files
 def test_broken_bank_file_names_the_file_and_the_field(tmp_path):
     import shutil
@@ -574,7 +676,7 @@ def test_development_set_has_the_promised_mix():
     assert {d for c in dev for d in c["domains"]} >= {"child_development", "parenting_capacity", "family_environment"}
     assert {c["voice"] for c in dev} >= {"parent", "young_person", "professional"}
     seen = {c["text"].lower() for c in dev}
-    for unseen in (bench.load(bench.HOLDOUT), bench.load(bench.CHECK)):
+    for unseen in (bench.load(bench.HOLDOUT), bench.load(bench.CHECK), bench.load(bench.CHECK2)):
         assert not {c["text"].lower() for c in unseen} & seen
         assert {c["level"] for c in unseen} == {1, 2, 3, 4}
         seen |= {c["text"].lower() for c in unseen}
@@ -597,3 +699,14 @@ def test_unseen_sets_never_rate_level_4_low(name):
     result = bench.evaluate(bench.load(getattr(bench, name)))
     assert result["level4_rated_1_or_2"] == 0 and result["level4_recall"] >= 0.97
     assert result["exact"] >= 0.80 and result["within_one"] >= 0.95
+
+
+def test_third_person_check_set_is_not_over_rated():
+    """Check set 2 (professionals, partners, grandparents, young people about their parents; labelled before
+    the triage ran on it): no level-4 case rated low, no level 1-2 case rated level 4."""
+    bench = _bench()
+    result = bench.evaluate(bench.load(bench.CHECK2))
+    assert result["n"] >= 60
+    assert result["level4_rated_1_or_2"] == 0 and result["level4_recall"] >= 0.97
+    assert result["rated_4_from_1_or_2"] == 0
+    assert result["exact"] >= 0.75 and result["within_one"] >= 0.95
