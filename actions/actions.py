@@ -29,11 +29,12 @@ SERVICES_SHOWN_FIRST = 3
 # intents that answer "what is worrying you?" without a worry when the reply is a few words ("yes", "thanks")
 NOT_A_WORRY = {"affirm", "deny", "thank", "greet", "goodbye"}
 # intents whose text is a request to the assistant, never read for details
-NOT_DETAILS = {"start_again", "carry_on", "human_handoff", "bot_challenge", "change_detail", "safeguarding_cue",
+NOT_DETAILS = {"start_again", "carry_on", "human_handoff", "ask_privacy", "bot_challenge", "change_detail", "safeguarding_cue",
                "show_more_services", "refine_services", "goodbye", "thank", "affirm", "deny"}
-# after a guided question, these intents are first tried as a typed answer to it (rules send them here)
-READ_AS_AN_ANSWER_FIRST = {"goodbye": "utter_goodbye", "show_more_services": "action_show_more_services",
-                           "thank": "utter_youre_welcome"}
+# after a guided question, these intents are first tried as a typed answer to it (rules send them here); if
+# it is none of the options, the action does what the intent asks (a follow-up action would leave Rasa's rules
+# with no next step)
+READ_AS_AN_ANSWER_FIRST = {"goodbye": "utter_goodbye", "show_more_services": None, "thank": "utter_youre_welcome"}
 WORRY_MIN_WORDS = 6  # a worry typed at another question ("where do I refer a family who...") is kept as the worry
 
 
@@ -178,6 +179,8 @@ class ValidateTriageForm(FormValidationAction):
             dispatcher.utter_message(response="utter_concern_too_short")
             return {"concern": None}
         assessment = await off_the_loop(assess, text)  # the triage embeds: not on the server's event loop
+        if not assessment.reasons and _gave_other_details(tracker, "concern"):
+            return {"concern": None}  # "actually we live in Gloucester now": the area changed, ask the worry again
         if assessment.needs_more and not assessment.next_questions:  # nothing to go on: ask in other words
             dispatcher.utter_message(response="utter_concern_too_short")
             return {"concern": None}
@@ -253,7 +256,10 @@ class ActionGiveAnswer(Action):
             # thing" as more services): an option of the pending question wins, otherwise do what was asked
             typed = None if not pending or text.startswith("/") else replies.match_option(pending, text)
             if typed is None:
-                return [FollowupAction(READ_AS_AN_ANSWER_FIRST[intent])]
+                if intent == "show_more_services":
+                    return ActionShowMoreServices().answer(dispatcher, tracker, domain)
+                dispatcher.utter_message(response=READ_AS_AN_ANSWER_FIRST[intent])
+                return []
 
         recorded = None
         if intent == "answer_question":  # a button: the payload names the question and the answer

@@ -141,7 +141,7 @@ _MONTH_PATTERNS = (
     re.compile(rf"\b{_NUM} ?(?:months?|mths?) old\b"),
 )
 _OWN_AGE = re.compile(rf"\b(?:i'?m|im|i am|i'm only|im only) {_NUM}\b{_NOT_AN_AGE}")
-_SCHOOL_YEAR = re.compile(r"\bin (?:year|yr|y) ?(\d{1,2})\b")
+_SCHOOL_YEAR = re.compile(r"\bin (?:year|yr|y) ?(\d{1,2})\b|\b(?:year|yr|y) ?(\d{1,2}) (?:pupil|child|student|boy|girl|class)")
 
 
 def read_stated_age(text: str) -> int | None:
@@ -162,8 +162,9 @@ def read_stated_age(text: str) -> int | None:
         if own is not None and 8 <= own <= 19:  # a young person's own age; an adult's is not the child's
             ages.add(own)
     for match in _SCHOOL_YEAR.finditer(low):
-        if 1 <= int(match.group(1)) <= 13:
-            ages.add(int(match.group(1)) + 5)
+        year = int(match.group(1) or match.group(2))
+        if 1 <= year <= 13:
+            ages.add(year + 5)
     if not ages and re.search(r"\b(pregnant|expecting a baby|unborn|not born yet|due in)\b", low):
         return UNBORN
     return ages.pop() if len(ages) == 1 else None

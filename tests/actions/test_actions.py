@@ -166,6 +166,13 @@ def test_unclear_input_with_details_starts_the_questions_and_nonsense_is_asked_a
     assert messages[0]["response"] == "utter_default" and not events
 
 
+def test_a_new_area_given_at_the_worry_question_is_not_taken_as_the_worry():
+    text = "actually we live in Gloucester now"
+    slots, messages = validate_turn(text, "inform_area", {"speaker": "parent", "area": "north-lincolnshire",
+                                                          "child_age": 3, "requested_slot": "concern"}, {"concern": text})
+    assert slots["area"] == "gloucestershire" and slots["concern"] is None and not messages
+
+
 def test_a_button_or_a_request_is_never_read_for_details():
     assert validate_turn("/identify_parent", "identify_parent")[0] == {}
     assert validate_turn("start again, we live in Stroud now", "start_again")[0] == {}
@@ -270,10 +277,11 @@ def test_a_typed_answer_read_as_goodbye_or_more_services_is_taken_as_the_answer_
         _, events = run(actions.ActionGiveAnswer(), tracker(pending, text=option["title"], intent=intent))
         assert slots_set(events)["triage_answers"] == {question["id"]: option["value"]}, intent
     # not an option: what the intent asked for
-    _, events = run(actions.ActionGiveAnswer(), tracker(pending, text="bye then", intent="goodbye"))
-    assert events == [FollowupAction("utter_goodbye")]
-    _, events = run(actions.ActionGiveAnswer(), tracker(UNCLEAR, text="/show_more_services", intent="show_more_services"))
-    assert events == [FollowupAction("action_show_more_services")]
+    messages, events = run(actions.ActionGiveAnswer(), tracker(pending, text="bye then", intent="goodbye"))
+    assert messages[0]["response"] == "utter_goodbye" and events == []
+    shown = {**UNCLEAR, "shown_level": 2, "shown_services": []}
+    messages, _ = run(actions.ActionGiveAnswer(), tracker(shown, text="/show_more_services", intent="show_more_services"))
+    assert "More services" in texts(messages)
 
 
 def test_the_answer_comes_after_three_questions_at_most():

@@ -126,6 +126,7 @@ def test_place_in_sentence(text, area):
         ("I'm 35 and my son is 6", 6),
         ("she's in year 9 and won't go in", 14),
         ("one of my pupils, aged 9, seems hungry", 9),
+        ("school nurse: Year 4 pupil, often tired and hungry", 9),
         ("my daughter is 15 and pregnant", 15),
         ("im pregnant and scared", UNBORN),
         ("my eldest is 12 and refusing school", 12),

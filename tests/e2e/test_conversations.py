@@ -225,3 +225,20 @@ def test_a_professional_asking_where_to_refer_mid_questions_is_not_told_it_was_m
 def test_who_do_i_call_in_a_town_answers_for_that_town(conversation):
     text = conversation.text(conversation.say("who do I call at the weekend if I'm worried about a child in Cheltenham?"))
     check(conversation, "Gloucestershire" in text and "Buckinghamshire" not in text, "that area's numbers only")
+
+
+def test_after_the_answer_more_services_thanks_and_goodbye_each_get_one_fitting_reply(conversation):
+    conversation.say("my 5 year old has speech delay, we live in Aylesbury")
+    conversation.answer_questions(conversation.say("yes"))
+    for typed, expected in (("show me more", "More services"), ("thanks", "welcome"), ("bye", "Goodbye")):
+        reply = conversation.text(conversation.say(typed))
+        check(conversation, expected in reply and "didn't quite understand" not in reply, f"{typed!r} answered once")
+
+
+def test_a_privacy_question_mid_questions_is_answered_and_the_question_asked_again(conversation):
+    conversation.say("/identify_young_person")
+    reply = conversation.text(conversation.say("will you tell my mum"))
+    check(conversation, "anonymous" in reply and "duty team" in reply, "says what happens to what they type")
+    check(conversation, "which area" in reply.lower(), "then the area question again")
+    reply = conversation.text(conversation.say("i don't want to say where i live"))
+    check(conversation, "choosing just your council" in reply and "which area" in reply.lower(), "a council is enough")
