@@ -63,6 +63,8 @@ _HARM_BUTTON = re.compile(r'^/answer_question\s*(\{.*\})\s*$', re.S)
 HARM_YES_PAYLOAD = '/answer_question{"question": "harm", "answer": "yes"}'
 NOT_RECORDED = ("I can't be sure this has reached the council's safety team just now, so please call one of "
                 "the numbers above yourself.")
+# what the widget's plain buttons send: an intent name, never free words (a payload carrying values is screened)
+_BUTTON_PAYLOAD = re.compile(r'^/[a-z_]{2,40}$')
 CONTACT_PASSED_ON = ("Thank you. I have passed your contact details to the duty team with what you told me. "
                      "If anyone is in danger right now, call 999.")
 # what is left of a message once its phone numbers and emails are redacted, when it said nothing else
@@ -374,6 +376,11 @@ class Gateway:
             redacted = ("[answered yes to the guided question: has anyone hurt the child, or are they frightened or "
                         f"unsafe?] {await asyncio.to_thread(redact, stripped)}")
             original = stripped
+        elif _BUTTON_PAYLOAD.match(stripped):
+            # a button's payload ("/identify_young_person", "/show_more_services") is not the person's words:
+            # screening it read "young person" as a grooming cue. (Anything more after the slash is screened.)
+            screening = {"escalate": False, "immediate_danger": False, "categories": [], "matched": [], "unsure": False}
+            redacted = original = stripped
         else:
             screening = (await asyncio.to_thread(screen, stripped)).to_dict()
             redacted = await asyncio.to_thread(redact, stripped)  # 10-40 ms, more for long text: off the loop

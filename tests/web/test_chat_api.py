@@ -477,3 +477,26 @@ async def test_yes_to_the_guided_harm_question_escalates_and_still_reaches_the_t
     assert "hurt" in escalation["excerpt"]
     assert rasa.received[-1]["message"] == yes  # the triage still records the answer
     assert doc["messages"][0]["custom"]["type"] == "safety" and "999" in json.dumps(doc["messages"][0])
+
+
+async def test_the_widgets_buttons_are_never_taken_for_a_cue_but_words_after_a_slash_are(make_settings, client_for,
+                                                                                         rasa_recorder):
+    """Screening "/identify_young_person" read "young person" as online grooming: every young person who
+    pressed the button was escalated. Button payloads are not the person's words."""
+    import yaml
+
+    from bot.paths import REPO_ROOT
+
+    domain = yaml.safe_load((REPO_ROOT / "domain.yml").read_text())
+    payloads = {b["payload"] for variants in domain["responses"].values() for v in variants
+                for b in v.get("buttons") or [] if "{" not in b["payload"]}
+    payloads |= {"/identify_young_person", "/identify_parent", "/identify_professional", "/carry_on", "/start_again"}
+    rasa = await rasa_recorder()
+    settings = make_settings(rasa_url=rasa.url)
+    client = await client_for(settings)
+    csrf = await open_chat(client)
+    for payload in sorted(payloads):
+        assert (await say(client, csrf, payload)).status == 200
+    assert open_store(settings).list() == []
+    await say(client, csrf, "/my stepdad hits me")
+    assert len(open_store(settings).list()) == 1
