@@ -220,7 +220,7 @@ def assess(text: str | list[str], answers: dict | None = None, area: Any = None)
     sentences = T.sentences(messages)
 
     found = find_by_pattern(bank, sentences, given.age)
-    screened = screen_signals(messages, bank) if any(m.strip() for m in messages) else []
+    screened = screen_signals(messages, bank, given.age) if any(m.strip() for m in messages) else []
     serious = any(s.level == 4 and not s.possible for s in [*found.values(), *screened])
 
     tokens = [w for m in messages for w in T.words(m)]

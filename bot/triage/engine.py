@@ -197,10 +197,12 @@ def find_by_meaning(
             if ind.kind == "need" and ind.level >= 3:
                 key = (ind.id, id(sentence))
                 if key not in anchors:
-                    anchors[key] = anchored(ind, sentence, settings)
+                    anchors[key] = anchored(ind, sentence, settings) or not explained(bank, sentence, ind.level, age)
                 if not anchors[key]:
-                    # a loose likeness with nothing of the indicator's own words (nor any harm word) in the
-                    # sentence is another need, not this one: only a near paraphrase counts
+                    # a loose likeness with nothing of the indicator's own words (nor any harm word) in a
+                    # sentence that a lower need's own words already explain ("struggling with money") is
+                    # that need, not this one: only a near paraphrase counts. A sentence nothing else
+                    # explains keeps the likeness (when unsure, the higher level).
                     if s >= settings.unanchored_threshold[ind.level]:
                         sig = Signal.of(ind, s, "meaning")
                         old = found.get(ind.id)
@@ -233,6 +235,19 @@ def anchored(ind: Indicator, sentence: str, settings: Settings) -> bool:
     if _cue_found(ind.compiled_cues, sentence):
         return True
     return ind.level == 4 and _cue_found([settings.harm], sentence)
+
+
+def explained(bank: Bank, sentence: str, below: int, age: int | None) -> bool:
+    """Whether a lower-level need (or an everyday question) is said in so many words in the sentence: its
+    keyword pattern matches, not negated, not cancelled by its ``unless``."""
+    for ind in bank.indicators:
+        if ind.level >= below or ind.kind not in ("need", "universal") or not ind.compiled:
+            continue
+        if not ind.applies_to_age(age) or any(u.search(sentence) for u in ind.compiled_unless):
+            continue
+        if _cue_found(ind.compiled, sentence):
+            return True
+    return False
 
 
 def _by_classifier_only(result: Any) -> bool:
@@ -283,12 +298,14 @@ SCREEN_PLAIN = {
 }
 
 
-def screen_signals(messages: list[str], bank: Bank | None = None) -> list[Signal]:
+def screen_signals(messages: list[str], bank: Bank | None = None, age: int | None = None) -> list[Signal]:
     """Level-4 signals from the safeguarding screen, when that module is installed.
 
-    With the bank given, an escalation made by the screen's classifier alone counts as level 4 only when
-    the text holds a harm word or a level-4 indicator's cue; without one it is the screen's doubt (the
-    level is not raised, the question about harm is asked first). The screen still escalates on its own
+    With the bank given, an escalation made by the screen's classifier alone, in a text with no harm word
+    and no cue of the matching level-4 indicators, where every sentence already says a lower need in so
+    many words ("we've been sofa surfing since the landlord sold the house"), is the screen's doubt (the
+    level is not raised, the question about harm is asked first). A sentence nothing else explains keeps
+    the escalation. The screen still escalates on its own
     wherever it is used (the chat shows its safeguarding reply); this is only the level of need."""
     try:
         from bot.safeguarding import screen
@@ -306,7 +323,10 @@ def screen_signals(messages: list[str], bank: Bank | None = None) -> list[Signal
         ids = {i for c in (getattr(result, "categories", None) or []) for i in SCREEN_INDICATORS.get(str(c), ("*",))}
         cues = [p for ind in bank.indicators if ind.level == 4 and ind.kind == "need" and (ind.id in ids or "*" in ids)
                 for p in ind.compiled_cues]
-        if not _cue_found([bank.settings.harm, *cues], text):
+        sentences = [x for x in T.sentences(messages) if T.has_letters(x)]
+        if not _cue_found([bank.settings.harm, *cues], text) and sentences and all(
+            explained(bank, x, 4, age) for x in sentences
+        ):
             escalate = False
             result = type("Doubt", (), {"unsure": True})()
     if escalate:

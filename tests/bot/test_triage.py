@@ -528,6 +528,12 @@ def test_a_level4_match_by_meaning_needs_a_harm_word_or_a_near_paraphrase(bank):
     assert "parent_may_harm_child" in harm and not harm["parent_may_harm_child"].possible
     # a near paraphrase of an exemplar needs no anchor
     assert bank.settings.unanchored_threshold[4] > bank.settings.match_threshold[4]
+    # only where a lower need already explains the sentence in so many words
+    from bot.triage.engine import explained
+
+    assert explained(bank, "mum is struggling with money", 3, None)
+    assert explained(bank, "mum is struggling with the kids behaviour", 4, None)
+    assert not explained(bank, "She says her uncle makes her keep secrets and gives her sweets", 4, None)
     lpd = bank.by_id["parent_learning_disability"]
     assert anchored(lpd, "mum has learning difficulties", bank.settings)
     assert not anchored(lpd, "mum is struggling with money", bank.settings)
@@ -545,6 +551,8 @@ class _Screening:
     # a harm word, or the category's own cue, in the text: level 4
     ("We've been sofa surfing and the kids were left alone all night", ["close in meaning to neglect"], False, True),
     ("We've been sofa surfing and he hurt her", ["close in meaning to neglect"], False, True),
+    # nothing else said explains the sentence: the classifier's reading stands (when unsure, the higher level)
+    ("She says her uncle makes her keep secrets and gives her sweets for it.", ["close in meaning to neglect"], False, True),
     # the screen's own cue, or danger now: level 4 whatever the words
     ("We've been sofa surfing at my mum's since the landlord sold the house", ["no food or not fed"], False, True),
     ("We've been sofa surfing at my mum's since the landlord sold the house", ["close in meaning to neglect"], True, True),
