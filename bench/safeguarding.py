@@ -81,30 +81,30 @@ def evaluate(rows: list[dict], screen) -> dict:
 def leave_one_holdout_out(grid: bool = False, show: bool = False) -> None:
     """Each older holdout scored by the whole screen with classifier heads (and neighbour vote) trained on
     the other training files only: the honest figure for choosing thresholds. Reads only TRAINING_FILES
-    (never a blind set)."""
+    (never a blind set). Scores through ``Screener(weights=...)``: nothing in the module is swapped."""
     import dataclasses
 
     import numpy as np
 
-    from bot.safeguarding import classifier, screen
+    from bot.safeguarding import Screener, classifier
 
     files = [ROOT / f for f in classifier.TRAINING_FILES]
     rows = {f.name: [json.loads(l) for l in f.open(encoding="utf-8") if l.strip()] for f in files}
     real_embed, cache = classifier._embed, {}
 
     def embed(pieces):
+        # the real embedding, remembered: every setting scores the same units again
         missing = [p for p in pieces if p not in cache]
         if missing:
             cache.update(zip(missing, real_embed(missing)))
         return np.stack([cache[p] for p in pieces])
 
-    classifier._embed = embed
     shipped = classifier.default_weights()
     vec = {name: embed([classifier.prepared(r["text"]) for r in rs]).astype(np.float64) for name, rs in rows.items()}
     settings = [{}]
     if grid:
         settings = [{"t_escalate": te, "t_unsure": min(tu, te), "t_immediate_after_cue": tc, "t_override_unsure": to}
-                    for te in (0.6, 0.65, 0.7, 0.75) for tu in (0.5,) for tc in (0.5, 0.6) for to in (0.85, 0.9)]
+                    for te in (0.65, 0.7, 0.75) for tu in (0.5,) for tc in (0.5, 0.6, 0.7, 0.8) for to in (0.9,)]
     held_out = [n for n in rows if n != "safeguarding_cases.jsonl"]
     weights_for = {}
     for name in held_out:
@@ -116,14 +116,14 @@ def leave_one_holdout_out(grid: bool = False, show: bool = False) -> None:
         weights_for[name] = dataclasses.replace(shipped, escalate=esc, immediate=imm, categories=cats, knn=knn)
     print("| setting | held out | recall | or asked | immediate | imm. when not | false alarms | benign asked |")
     for setting in settings:
-        tot = {"pos": 0, "hit": 0, "imm": 0, "imm_hit": 0, "neg": 0, "fa": 0}
+        tot = {"pos": 0, "hit": 0, "imm": 0, "imm_hit": 0, "neg": 0, "fa": 0, "imm_not": 0}
         for name in held_out:
             w = dataclasses.replace(weights_for[name], **setting)
-            classifier.default_weights = lambda w=w: w
-            r = evaluate(rows[name], screen)
+            r = evaluate(rows[name], Screener(weights=w, embed=embed))
             tot["pos"] += r["cues"]; tot["hit"] += round(r["recall"] * r["cues"])
             tot["imm"] += r["immediate"]; tot["imm_hit"] += round(r["immediate_recall"] * r["immediate"])
             tot["neg"] += r["benign"]; tot["fa"] += round(r["false_alarms"] * r["benign"])
+            tot["imm_not"] += r["immediate_false"]
             print(f"| {setting or 'shipped'} | {name.removeprefix('safeguarding_').removesuffix('.jsonl')} | {r['recall']:.3f} | "
                   f"{r['recall_or_asked']:.3f} | {r['immediate_recall']:.3f} | {r['immediate_false']} | "
                   f"{r['false_alarms']:.3f} | {r['benign_unsure']:.3f} |")
@@ -134,7 +134,7 @@ def leave_one_holdout_out(grid: bool = False, show: bool = False) -> None:
                     print(f"    false alarm: {t}")
                 for t in r["immediate_misses"]:
                     print(f"    not flagged immediate: {t}")
-        print(f"| {setting or 'shipped'} | ALL | {tot['hit'] / tot['pos']:.3f} | | {tot['imm_hit'] / tot['imm']:.3f} | | "
+        print(f"| {setting or 'shipped'} | ALL | {tot['hit'] / tot['pos']:.3f} | | {tot['imm_hit'] / tot['imm']:.3f} | {tot['imm_not']} | "
               f"{tot['fa'] / tot['neg']:.3f} | |")
 
 

@@ -5,6 +5,7 @@ from bot.safeguarding import screen, Screening, CATEGORIES, recommended_lines
 s = screen("he hits me n says dont tell")
 s.escalate, s.immediate_danger, s.categories, s.matched, s.unsure, s.to_dict()
 recommended_lines(s.categories, "young_person")   # -> ["childline"]
+Screener(weights=other_weights)(text)             # the same screen with other classifier weights
 ```
 
 Pure Python (no Rasa). The cue bank is data: ``knowledge/safeguarding/*.yml``.
@@ -12,9 +13,9 @@ Pure Python (no Rasa). The cue bank is data: ``knowledge/safeguarding/*.yml``.
 from __future__ import annotations
 
 from bot.safeguarding.cues import CATEGORIES, SPEAKERS, CueBankError, default_bank, load_bank
-from bot.safeguarding.detector import Screening, screen
+from bot.safeguarding.detector import Screener, Screening, screen
 
-__all__ = ["CATEGORIES", "SPEAKERS", "Screening", "screen", "recommended_lines", "CueBankError", "load_bank"]
+__all__ = ["CATEGORIES", "SPEAKERS", "Screener", "Screening", "screen", "recommended_lines", "CueBankError", "load_bank"]
 
 
 def recommended_lines(categories: list[str], speaker: str | None) -> list[str]:

@@ -8,8 +8,8 @@ new wording far better. The two are combined in ``detector.screen``:
 
 - the cue bank decides first (its negation, idiom, past-and-settled and question handling stay in force:
   a cue the bank *dismissed* is never overridden here);
-- a message with no escalating cue is embedded (the normalised text with idioms blanked, whole and
-  sentence by sentence) and scored by the ``escalate`` head: at or above ``thresholds.escalate`` it
+- a message with no escalating cue is embedded (the normalised text with each idiom blanked together with
+  the rest of its clause, ``detector.mask_idioms_for_meaning``; whole and sentence by sentence) and scored by the ``escalate`` head: at or above ``thresholds.escalate`` it
   escalates, at or above ``thresholds.unsure`` it gets one gentle safety question;
 - the ``immediate`` head can mark any escalation as immediate danger (999 first); for an escalation the
   cue bank already made, the lower ``thresholds.immediate_after_cue`` applies (a real cue and a model that
@@ -239,12 +239,13 @@ def enabled() -> bool:
 
 # ------------------------------------------------------------------------------------------ features
 def prepared(text: str) -> str:
-    """What the model reads: the cue bank's normalised text (text-speak spelled out) with idioms blanked."""
+    """What the model reads: the cue bank's normalised text (text-speak spelled out) with each idiom blanked
+    together with the rest of its clause (``detector.mask_idioms_for_meaning``)."""
     from bot.safeguarding.cues import default_bank
-    from bot.safeguarding.detector import _mask_idioms, normalise
+    from bot.safeguarding.detector import mask_idioms_for_meaning, normalise
 
     bank = default_bank()
-    return " ".join(_mask_idioms(normalise(text[:MAX_CHARS], bank), bank).split())
+    return " ".join(mask_idioms_for_meaning(normalise(text[:MAX_CHARS], bank), bank).split())
 
 
 def units(text: str) -> list[str]:
@@ -269,8 +270,10 @@ def _embed(texts: list[str]) -> np.ndarray:
     return embed_query(texts)
 
 
-def predict(text: str, weights: Weights | None = None) -> Prediction | None:
-    """Scores for one message, or None when switched off, empty, or the model is unavailable."""
+def predict(text: str, weights: Weights | None = None, embed=None) -> Prediction | None:
+    """Scores for one message, or None when switched off, empty, or the model is unavailable.
+
+    ``embed`` (texts -> unit vectors) replaces the shipped embedding call (a bench reusing its vectors)."""
     if not enabled():
         return None
     try:
@@ -278,7 +281,7 @@ def predict(text: str, weights: Weights | None = None) -> Prediction | None:
         if not pieces:
             return None
         w = weights or default_weights()
-        x = _embed(pieces)
+        x = (embed or _embed)(pieces)
         pe = w.p_escalate(x)
         p_esc = float(pe.max())
         p_imm = float(w.immediate.prob(x).max())
@@ -451,12 +454,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained on {len(rows)} rows from {len(args.data)} files -> {args.out}")
     print(f"| t_escalate | CV recall | CV false alarms | | t_immediate | CV immediate recall | CV immediate on non-immediate |"
           f"  (immediate_after_cue {t_cue}, override_unsure {t_over})")
-    for te, ti in zip((0.5, 0.6, 0.7, 0.75, 0.8, 0.9), (0.5, 0.6, 0.7, 0.75, 0.8, 0.9)):
+    settings = [(te, ti, t_cue) for te, ti in zip((0.5, 0.6, 0.7, 0.75, 0.8, 0.9), (0.5, 0.6, 0.7, 0.75, 0.8, 0.9))]
+    # the shipped escalate and immediate thresholds, with immediate_after_cue from 0.5 up (shipped one marked *)
+    settings += [(thresholds["escalate"], thresholds["immediate"], tc) for tc in sorted({0.5, 0.6, 0.7, 0.8, 0.9, t_cue})]
+    for n, (te, ti, tcue) in enumerate(settings):
+        if n == 6:
+            print(f"| t_escalate | CV recall | CV false alarms | immediate_after_cue | t_immediate | CV immediate recall | "
+                  f"CV immediate on non-immediate |")
         esc, im = [], []
         for i in range(len(rows)):
             s, dismissed = cue[i]
             if s.escalate:
-                e, m = True, s.immediate_danger or p_imm[i] >= t_cue
+                e, m = True, s.immediate_danger or p_imm[i] >= tcue
             elif dismissed:
                 e, m = False, False
             elif s.unsure:
@@ -471,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
         neg = [i for i, r in enumerate(rows) if not r["escalate"]]
         imm = [i for i, r in enumerate(rows) if r["immediate_danger"]]
         imm_set = set(imm)
+        cue_col = "" if n < 6 else f"{tcue:.2f}{' *' if tcue == t_cue else ''}"
         print(f"| {te:.2f} | {sum(esc[i] for i in pos) / len(pos):.3f} | {sum(esc[i] for i in neg) / len(neg):.3f} | "
-              f"| {ti:.2f} | {sum(im[i] for i in imm) / len(imm):.3f} | {sum(im[i] for i in range(len(rows)) if i not in imm_set)} |")
+              f"{cue_col} | {ti:.2f} | {sum(im[i] for i in imm) / len(imm):.3f} | {sum(im[i] for i in range(len(rows)) if i not in imm_set)} |")
     print(f"thresholds written: {thresholds}; knn: {knn}")
     return 0
 

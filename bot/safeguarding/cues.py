@@ -113,6 +113,8 @@ class IdiomDef(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=3, max_length=80)
     pattern: str
+    # optional: a match is not an idiom when one of these is found within 80 characters of it
+    unless: list[str] = []
 
 
 class ReclassifyDef(_Strict):
@@ -151,6 +153,10 @@ class ModifierFile(_Strict):
     negation_ignored: str = r"(?!x)x"
     negation_contrast: str = r"(?!x)x"
     info_disclosed: str = r"(?!x)x"
+    # what the classifier by meaning does not read around an idiom (2026-11-29, helper 33): the rest of the
+    # idiom's clause, at most ``idiom_clause_words`` words each side, never past a clause break or a stop
+    idiom_clause_stops: str = r"(?!x)x"
+    idiom_clause_words: int = Field(default=0, ge=0, le=20)
 
     @field_validator("immediate_excluded_categories")
     @classmethod
@@ -199,6 +205,33 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Idiom:
+    """A compiled idiom: ``pattern``, except where one of ``unless`` is found near the match."""
+
+    pattern: re.Pattern[str]
+    unless: tuple[re.Pattern[str], ...] = ()
+
+    def finditer(self, text: str):
+        for m in self.pattern.finditer(text):
+            if self.unless:
+                near = text[max(0, m.start() - 80) : m.end() + 80]
+                if any(u.search(near) for u in self.unless):
+                    continue
+            yield m
+
+    def sub(self, repl, text: str) -> str:
+        pieces, last = [], 0
+        for m in self.finditer(text):
+            pieces.append(text[last : m.start()])
+            pieces.append(repl(m))
+            last = m.end()
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+
+@dataclass(frozen=True)
 class Reclassify:
     when_category: str
     add: str
@@ -213,7 +246,7 @@ class CueBank:
     cues: tuple[Cue, ...]
     spellings: dict[str, str]
     dropped_g: re.Pattern[str]
-    idioms: tuple[re.Pattern[str], ...]
+    idioms: tuple[Idiom, ...]
     negators: re.Pattern[str]
     negation_resets: re.Pattern[str]
     clause_breaks: re.Pattern[str]
@@ -229,6 +262,8 @@ class CueBank:
     negation_ignored: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_contrast: re.Pattern[str] = re.compile(r"(?!x)x")
     info_disclosed: re.Pattern[str] = re.compile(r"(?!x)x")
+    idiom_clause_stops: re.Pattern[str] = re.compile(r"(?!x)x")
+    idiom_clause_words: int = 0
     lines: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     services: tuple[str, ...] = ()
 
@@ -334,7 +369,10 @@ def load_bank(directory: Path | str | None = None) -> CueBank:
         if idiom.id in idiom_ids:
             raise CueBankError(f"{MODIFIERS_FILE}: idioms.{i}.id: duplicate idiom id {idiom.id!r}")
         idiom_ids.add(idiom.id)
-        idioms.append(m.compile(idiom.pattern, f"idioms.{i}.pattern (idiom {idiom.id!r})"))
+        idioms.append(Idiom(
+            m.compile(idiom.pattern, f"idioms.{i}.pattern (idiom {idiom.id!r})"),
+            tuple(m.compile(u, f"idioms.{i}.unless.{j} (idiom {idiom.id!r})") for j, u in enumerate(idiom.unless)),
+        ))
 
     known = set(lines_file.services)
     lines: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -377,6 +415,8 @@ def load_bank(directory: Path | str | None = None) -> CueBank:
         negation_ignored=m.compile(mods.negation_ignored, "negation_ignored"),
         negation_contrast=m.compile(mods.negation_contrast, "negation_contrast"),
         info_disclosed=m.compile(mods.info_disclosed, "info_disclosed"),
+        idiom_clause_stops=m.compile(mods.idiom_clause_stops, "idiom_clause_stops"),
+        idiom_clause_words=mods.idiom_clause_words,
         lines=lines,
         services=tuple(lines_file.services),
     )

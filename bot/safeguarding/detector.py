@@ -5,7 +5,8 @@ The method (chosen on the dev set, see ``bench/safeguarding.py``):
 1. Normalise: lower case, apostrophes dropped, text-speak spelled out ("n" -> "and", "kms" -> "kill
    myself", "hittin" -> "hitting"), runs of letters shortened.
 2. Blank out idioms ("this homework is killing me", "I could murder a pizza", "mum will kill me if I'm
-   late") so they cannot match, while a real cue elsewhere in the message still can.
+   late") so they cannot match, while a real cue elsewhere in the message still can. The classifier (step
+   5) reads the message with each idiom's whole clause blanked (``mask_idioms_for_meaning``).
 3. Match the curated cue bank (``knowledge/safeguarding/cues.yml``); each hit is then read in context:
    - negated ("nobody hurts me", "he has never hit her") -> ignored, unless the negation is about
      something else ("nobody knows he hits me", "he doesn't stop hitting me");
@@ -25,7 +26,8 @@ The method (chosen on the dev set, see ``bench/safeguarding.py``):
    model is very sure (``override_unsure``). If the model cannot load this step switches itself off and
    the cue bank carries on alone.
 
-``screen`` never raises: on an internal fault it logs (without the text) and returns ``unsure`` so the
+``Screener(weights=...)`` is the same screen with other classifier weights (a bench scoring heads trained
+without one holdout); ``screen`` is the shipped one. ``screen`` never raises: on an internal fault it logs (without the text) and returns ``unsure`` so the
 conversation asks a safety question rather than carrying on blind.
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ _AGE = re.compile(r"\b(\d{1,2})\s*(?:yo|y o|yrs? old|years? old|yr|year)\b")
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE = re.compile(r"[.!?;\n]+")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_CLAUSE_PUNCT = re.compile(r"[.!?;,:\n()\[\]\"]")
 
 #: Beyond this many characters only the start and the end of a message are read (a message this long
 #: is pasted text; cues are still found in the first and last parts). Keeps ``screen`` fast on anything.
@@ -100,6 +103,53 @@ def _mask_idioms(text: str, bank: CueBank) -> str:
     for idiom in bank.idioms:
         text = idiom.sub(lambda m: " " * (m.end() - m.start()), text)
     return text
+
+
+def mask_idioms_for_meaning(text: str, bank: CueBank) -> str:
+    """What the classifier by meaning reads: each idiom blanked together with the rest of its clause.
+
+    Blanking the idiom alone leaves its clause's other words ("emptying the dishwasher every night ...
+    according to my 12 year old") to be read by meaning as what the idiom was about. So the words around
+    an idiom, at most ``idiom_clause_words`` each side, are blanked too, but never past punctuation
+    ("this homework is killing me, my step dad hits me") or a stop that starts something new ("he",
+    "she", "also", "my step dad" ...): what sits beside an idiom is still read. ("and" alone is no stop:
+    "I could run off to the Maldives and never come back" is one idiom.)
+    """
+    spans: list[tuple[int, int]] = []
+    for idiom in bank.idioms:
+        found = [m.span() for m in idiom.finditer(text) if m.end() > m.start()]
+        if found:
+            spans += found
+            text = idiom.sub(lambda m: " " * (m.end() - m.start()), text)
+    n = bank.idiom_clause_words
+    if not spans or n <= 0:
+        return text
+    chars = list(text)
+    for a, b in spans:
+        # left: back to the clause start or the end of the last stop, at most n words
+        lo = max(0, a - 200)
+        left = lo
+        for m in _CLAUSE_PUNCT.finditer(text, lo, a):
+            left = m.end()
+        for m in bank.idiom_clause_stops.finditer(text, left, a):
+            left = m.end()
+        words = list(_WORD.finditer(text, left, a))
+        if len(words) > n:
+            left = words[-n].start()
+        # right: on to the next clause break or stop, at most n words
+        hi = min(len(text), b + 200)
+        right = hi
+        for m in (_CLAUSE_PUNCT.search(text, b, hi), bank.idiom_clause_stops.search(text, b, hi)):
+            if m:
+                right = min(right, m.start())
+        words = list(_WORD.finditer(text, b, right))
+        if len(words) > n:
+            right = words[n - 1].end()
+        for i in range(left, a):
+            chars[i] = " "
+        for i in range(b, right):
+            chars[i] = " "
+    return "".join(chars)
 
 
 def _clause_start(text: str, pos: int, bank: CueBank) -> int:
@@ -260,16 +310,20 @@ def _screen(text: str, bank: CueBank) -> tuple[Screening, bool]:
     ), dismissed)
 
 
-def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank) -> Screening:
+def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank, weights: Any = None,
+                embed: Any = None) -> Screening:
     """Add what the classifier sees to the cue bank's result (see step 5 of the module docstring)."""
     from bot.safeguarding import classifier
 
     if dismissed or result.immediate_danger or not classifier.enabled():
         return result
-    prediction = classifier.predict(text)
+    if weights is None and embed is None:
+        prediction = classifier.predict(text)
+    else:
+        prediction = classifier.predict(text, weights, embed=embed)
     if prediction is None:
         return result
-    weights = classifier.default_weights()
+    weights = weights or classifier.default_weights()
     now_words = "close in meaning to danger happening now"
     if result.escalate:
         if prediction.p_immediate >= weights.t_immediate_after_cue:
@@ -302,16 +356,38 @@ def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank) ->
     return result
 
 
+class Screener:
+    """A screen with its own classifier weights (and, optionally, its own embedding function).
+
+    ``screen(text)`` is ``Screener()(text)``: the shipped cue bank and the shipped weights. A bench or a
+    test that scores with other weights (heads trained without one holdout, other thresholds) makes
+    ``Screener(weights=...)`` instead of changing the module; ``embed`` (texts -> unit vectors) lets it
+    reuse vectors it has already computed. ``bank`` defaults to the shipped cue bank.
+    """
+
+    def __init__(self, weights: Any = None, *, bank: CueBank | None = None, embed: Any = None) -> None:
+        self.weights = weights
+        self.bank = bank
+        self.embed = embed
+
+    def __call__(self, text: str) -> Screening:
+        """Screen one message. Never raises; see the module docstring for what the fields mean."""
+        try:
+            if not isinstance(text, str):
+                text = "" if text is None else str(text)
+            bank = self.bank or default_bank()
+            result, dismissed = _screen(text, bank)
+            if not text.strip():
+                return result
+            return _by_meaning(text, result, dismissed, bank, self.weights, self.embed)
+        except Exception:  # noqa: BLE001 - screening must never take the conversation down
+            log.exception("safeguarding screen failed (message not logged)")
+            return Screening(unsure=True, matched=["screening failed; ask a safety question"])
+
+
+_SHIPPED = Screener()
+
+
 def screen(text: str) -> Screening:
-    """Screen one message. Never raises; see the module docstring for what the fields mean."""
-    try:
-        if not isinstance(text, str):
-            text = "" if text is None else str(text)
-        bank = default_bank()
-        result, dismissed = _screen(text, bank)
-        if not text.strip():
-            return result
-        return _by_meaning(text, result, dismissed, bank)
-    except Exception:  # noqa: BLE001 - screening must never take the conversation down
-        log.exception("safeguarding screen failed (message not logged)")
-        return Screening(unsure=True, matched=["screening failed; ask a safety question"])
+    """Screen one message with the shipped cue bank and weights. Never raises; see the module docstring."""
+    return _SHIPPED(text)
