@@ -12,7 +12,7 @@ classifier is trained on, so its figures are in-sample (the classifier's trainer
 cross-validated ones). ``holdout2``, ``holdout3``, ``holdout4``, ``holdout6`` and ``holdout7`` were each written blind and
 measured once before the change after them; they are TRAINING data now (``TRAINING_FILES``), so their figures
 are in-sample; ``--loho`` scores each of them with heads trained on the rest (the figure thresholds are chosen
-on). The blind set ``holdout5`` (``BLIND_SETS``, never trained or tuned on) is scored only
+on). The blind sets ``holdout5`` and ``holdout8`` (``BLIND_SETS``, never trained or tuned on) are scored only
 when named with ``--sets`` (a blind set should be measured once, at the end of a round):
 
     .venv/bin/python bench/safeguarding.py                      # dev and the training holdouts
@@ -36,8 +36,9 @@ SETS = {"dev": ROOT / "tests/data/safeguarding_cases.jsonl",
         "holdout4": ROOT / "tests/data/safeguarding_holdout4.jsonl",
         "holdout5": ROOT / "tests/data/safeguarding_holdout5.jsonl",
         "holdout6": ROOT / "tests/data/safeguarding_holdout6.jsonl",
-        "holdout7": ROOT / "tests/data/safeguarding_holdout7.jsonl"}
-BLIND = ("holdout5",)  # scored only when named with --sets
+        "holdout7": ROOT / "tests/data/safeguarding_holdout7.jsonl",
+        "holdout8": ROOT / "tests/data/safeguarding_holdout8.jsonl"}
+BLIND = ("holdout5", "holdout8")  # scored only when named with --sets
 TARGETS = {"recall": 0.98, "immediate_recall": 1.0, "false_alarms": 0.05}
 
 

@@ -24,10 +24,11 @@ def _rows(path: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ blind sets
-# holdout5 is blind (never trained or tuned on); holdout6 (helper 29's round) and holdout7 (measured once at
+# holdout5 and holdout8 (written blind in the 2026-11-29 fourth session) are blind (never trained or tuned on);
+# holdout6 (helper 29's round) and holdout7 (measured once at
 # b537f8b, training data since helper 31's round) are training data now.
-def test_holdout5_has_the_promised_mix_and_shares_nothing_with_training():
-    name = "safeguarding_holdout5.jsonl"
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout8.jsonl"])
+def test_the_blind_sets_have_the_promised_mix_and_share_nothing_with_training(name):
     rows = _rows(DATA / name)
     assert len(rows) >= 150
     assert sum(r["immediate_danger"] for r in rows) >= 25
@@ -42,7 +43,7 @@ def test_holdout5_has_the_promised_mix_and_shares_nothing_with_training():
         assert not blind & seen, f"{name} shares messages with {other}"
 
 
-@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl"])
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout8.jsonl"])
 def test_the_blind_sets_are_never_trained_on(name):
     assert name in classifier.BLIND_SETS
     assert not any(name in f for f in classifier.TRAINING_FILES)
@@ -50,7 +51,7 @@ def test_the_blind_sets_are_never_trained_on(name):
     assert not any(name in f["file"] for f in trained["files"])
 
 
-@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl"])
+@pytest.mark.parametrize("name", ["safeguarding_holdout5.jsonl", "safeguarding_holdout8.jsonl"])
 def test_training_refuses_the_blind_sets(tmp_path, name):
     # refused by name before a line is read
     with pytest.raises(ValueError, match="blind test set"):
