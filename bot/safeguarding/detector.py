@@ -65,6 +65,9 @@ class Screening:
     categories: list[str] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)
     unsure: bool = False
+    #: escalated on the classifier's reading alone, with no cue of the bank (the triage weighs such a
+    #: reading against what else the message says); not part of the JSON shape
+    by_meaning_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -350,7 +353,8 @@ def _by_meaning(text: str, result: Screening, dismissed: bool, bank: CueBank, we
         now = prediction.p_immediate >= weights.t_immediate or (
             bool(bank.immediate_markers.search(masked)) and not set(cats) <= bank.immediate_excluded)
         matched = [f"close in meaning to {label}"] + ([now_words] if now else [])
-        return Screening(escalate=True, immediate_danger=now, categories=cats, matched=matched, unsure=False)
+        return Screening(escalate=True, immediate_danger=now, categories=cats, matched=matched, unsure=False,
+                         by_meaning_only=True)
     if prediction.p_escalate >= weights.t_unsure:
         return Screening(unsure=True, categories=cats, matched=[f"possibly {label}"])
     return result

@@ -251,10 +251,8 @@ def explained(bank: Bank, sentence: str, below: int, age: int | None) -> bool:
 
 
 def _by_classifier_only(result: Any) -> bool:
-    """The screen escalated on its classifier's reading alone (every reason it gives is a likeness of
-    meaning, none a cue of its own bank)."""
-    matched = [str(m) for m in (getattr(result, "matched", None) or [])]
-    return bool(matched) and all(m.startswith("close in meaning to") for m in matched)
+    """The screen escalated on its classifier's reading alone (a likeness of meaning, no cue of its bank)."""
+    return bool(getattr(result, "by_meaning_only", False))
 
 
 # the bank's level-4 indicators that say the same as each category of the safeguarding screen: their cues

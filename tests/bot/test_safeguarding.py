@@ -248,6 +248,8 @@ def test_a_disclosure_in_words_no_cue_knows_is_escalated_by_meaning(monkeypatch)
     monkeypatch.setenv("EARLYHELP_SAFEGUARDING_EMBEDDINGS", "1")
     s = screen(text)
     assert s.escalate and s.categories and s.matched[0].startswith("close in meaning to")
+    assert s.by_meaning_only and "by_meaning_only" not in s.to_dict()  # flagged for the triage, not in the JSON
+    assert not screen("my dad hits me with his belt").by_meaning_only  # a cue of the bank
 
 
 def test_what_the_cue_bank_dismissed_or_only_wondered_about_is_not_overridden():

@@ -543,6 +543,7 @@ class _Screening:
     def __init__(self, categories, matched, immediate=False):
         self.escalate, self.unsure, self.immediate_danger = True, False, immediate
         self.categories, self.matched = categories, matched
+        self.by_meaning_only = all(m.startswith("close in meaning") for m in matched)
 
 
 @pytest.mark.parametrize("text, matched, immediate, level4", [
