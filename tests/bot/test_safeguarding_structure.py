@@ -237,3 +237,16 @@ def test_their_look_alikes_do_not_escalate(text):
 
 def test_none_of_the_situations_wording_is_in_any_data_set():
     assert not ({t.lower() for t, _, _ in SITUATIONS} | {t.lower() for t in SITUATION_LOOK_ALIKES}) & _texts()
+
+
+# A young child hitting out in a tantrum is not abuse (found probing the conversation: "she has tantrums all the
+# time and hits me", from the parent of a 3-year-old, was escalated as physical abuse); an adult hitting the
+# child during a tantrum still is, and so is a parent of the young person writing.
+@pytest.mark.parametrize("text, escalates", [
+    ("honestly she throws tantrums most evenings and hits me when bedtime comes", False),
+    ("my two year old gets meltdowns at the shops and kicks me", False),
+    ("he gets tantrums and his stepdad whacks him to shut him up", True),
+    ("my mam has tantrums when she's been drinking and hits me", True),
+])
+def test_a_young_childs_tantrum_is_not_a_cue_but_an_adult_hitting_is(text, escalates):
+    assert screen(text).escalate is escalates
