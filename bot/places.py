@@ -84,10 +84,9 @@ def _distinct(matches: list[PlaceMatch]) -> list[PlaceMatch]:
     return list(seen.values())
 
 
-def find_places(text: str) -> list[PlaceMatch]:
-    """Every area the text points at, one match per area, most specific evidence first."""
-    if not isinstance(text, str) or not text.strip():
-        return []
+def _postcodes_read(text: str) -> tuple[str, list[PlaceMatch]]:
+    """The normalised text (padded, with places elsewhere that contain one of our names masked) and the areas
+    of the postcode districts in it: where both readers of places start."""
     norm = f" {normalise(text)} "
     for name in sorted(_elsewhere(), key=len, reverse=True):
         norm = norm.replace(f" {name} ", " elsewhere ")
@@ -96,6 +95,14 @@ def find_places(text: str) -> list[PlaceMatch]:
         area_id = _districts().get(code)
         if area_id:
             found.append(PlaceMatch(area_id, code.upper(), "postcode"))
+    return norm, found
+
+
+def find_places(text: str) -> list[PlaceMatch]:
+    """Every area the text points at, one match per area, most specific evidence first."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    norm, found = _postcodes_read(text)
     # Longest names first so "north east somerset" is not read as something shorter.
     for name in sorted(_names(), key=len, reverse=True):
         if f" {name} " in norm:
@@ -148,14 +155,7 @@ def place_in_sentence(text: str) -> PlaceMatch | None:
     if not isinstance(text, str) or not text.strip():
         return None
     text = text[:2000]
-    norm = f" {normalise(text)} "
-    for name in sorted(_elsewhere(), key=len, reverse=True):
-        norm = norm.replace(f" {name} ", " elsewhere ")
-    found: list[PlaceMatch] = []
-    for code, _inward in _POSTCODE.findall(norm):
-        area_id = _districts().get(code)
-        if area_id:
-            found.append(PlaceMatch(area_id, code.upper(), "postcode"))
+    norm, found = _postcodes_read(text)
     for name in sorted(_names(), key=len, reverse=True):
         at = norm.find(f" {name} ")
         while at != -1:
