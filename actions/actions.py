@@ -145,8 +145,6 @@ class ValidateTriageForm(FormValidationAction):
         matches = find_places(str(value))
         if len(matches) == 1:
             return {"area": matches[0].area_id, "place": matches[0].matched}
-        if not matches and _gave_other_details(tracker, "area"):
-            return {"area": None}  # the message said other things: just ask where again
         if len(matches) > 1:
             dispatcher.utter_message(
                 text="That could be more than one area. Which one do you mean?",
@@ -154,7 +152,7 @@ class ValidateTriageForm(FormValidationAction):
             )
         elif outward_code(str(value)) or elsewhere(str(value)):
             dispatcher.utter_message(response="utter_area_not_covered")  # a real place, not ours
-        else:
+        elif not _gave_other_details(tracker, "area"):  # (a message that said other things: just ask again)
             dispatcher.utter_message(response="utter_area_not_recognised")
         return {"area": None}
 
