@@ -498,11 +498,12 @@ class Gateway:
     async def _record(self, session: ChatSession, redacted: str, screening: dict, contact: dict, message_id: str,
                       deadline: float | None = None) -> tuple[dict | None, bool, bool]:
         """Record the turn (and escalation) durably before anything is forwarded; returns the escalation (or
-        None), whether the record was confirmed, and whether a contact given was passed on to an earlier escalation. An escalating turn may use ``ESCALATION_STORE_SECONDS`` of
-        the budget (an ordinary one ``STORE_SECONDS``) and is tried a second time after a quick failure; the
-        same message id makes a retry return the escalation already recorded, never a second one. A contact
-        given after an escalation is passed to the duty team with that escalation. A store that fails or is
-        slow is logged (and shown on /readyz); the person's answer does not wait for it."""
+        None), whether the record was confirmed, and whether a contact given was passed on to an earlier
+        escalation. An escalating turn may use ``ESCALATION_STORE_SECONDS`` of the budget (an ordinary one
+        ``STORE_SECONDS``) and is tried a second time after a quick failure; the same message id makes a retry
+        return the escalation already recorded, never a second one. A contact given after an escalation is
+        passed to the duty team with that escalation. A store that fails or is slow is logged (and shown on
+        /readyz); the person's answer does not wait for it."""
         given = {kind: ", ".join(values) for kind, values in contact.items()} or None
         escalate = bool(screening["escalate"])
         budget = getattr(self.settings, "answer_seconds", DEADLINE_SECONDS)
