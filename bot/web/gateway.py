@@ -56,6 +56,8 @@ SAVE_RESERVE = 0.3  # kept back from Rasa's share for saving the session afterwa
 SAFETY_YES = "/safety_check_yes"
 SAFETY_NO = "/safety_check_no"
 SAFETY_QUESTION = "Is anyone in danger or being hurt?"
+SAFETY_WHICH = ("Just to check, before we carry on: is anyone in danger or being hurt right now? "
+                "If so, call 999 straight away.")
 RESERVED_INTENTS = ("/safeguarding_cue",)
 # the guided question about harm answered "yes" by its button (bot.replies.followup_question)
 _HARM_DISCLOSED = re.compile(r'^/answer_question\s*\{\s*"question"\s*:\s*"harm"\s*,\s*"answer"\s*:\s*"yes"\s*\}$')
@@ -73,6 +75,13 @@ _ONLY_CONTACT = re.compile(r"^(?:\W|\[(?:phone|email)\]|call|ring|text|email|me|
 SPEAKER_PAYLOADS = {"/identify_parent": "parent", "/identify_young_person": "young_person", "/identify_professional": "professional"}
 _YES = re.compile(r"^\s*(yes|yeah|yep|yh|ye|y|yes please|yes someone is in danger|someone is in danger|they are|i am)\b[\s.!]*$", re.I)
 _NO = re.compile(r"^\s*(no|nope|nah|n|no one is|nobody|no thanks)\b[\s.!]*$", re.I)
+
+
+def _asks_yes_or_no(messages: list[dict[str, Any]]) -> bool:
+    """Whether the assistant's own reply asks a question answered yes or no (the details check, "anything
+    else?"), so that a typed "yes" after the safety question added to it could answer either."""
+    return any(b.get("payload") in ("/affirm", "/deny") or str(b.get("title", "")).lower().startswith("yes")
+               for m in messages for b in m.get("buttons") or [])
 
 
 def _only_contact(redacted: str) -> bool:
@@ -341,10 +350,24 @@ class Gateway:
         safety_pending = state if ("text" in state or "categories" in state) else None
         harm_question = state.get("harm_question") if isinstance(state.get("harm_question"), dict) else None
 
+        held = state.get("held") if safety_pending else None
+        if safety_pending and state.get("ambiguous") and not held and _YES.match(stripped):
+            # The last reply asked the assistant's own yes/no question ("Is that right?") and the safety
+            # question: a typed "yes" could answer either. Ask which, holding the "yes" (a button is never
+            # ambiguous; danger is one tap away and 999 is in the question).
+            session.pending_safety = {**state, "held": stripped}
+            await self._save(session, deadline)
+            return Turn([say(SAFETY_WHICH, [("Yes, someone is in danger", SAFETY_YES), ("No", SAFETY_NO)])])
+
+        preface: list[dict[str, Any]] = []
         if stripped == SAFETY_NO or (safety_pending and _NO.match(stripped)):
             session.pending_safety = {"harm_question": harm_question} if harm_question else None
-            await self._save(session, deadline)
-            return Turn([say("Thank you. If that changes, call 999. Let's carry on: you can answer my last question.")])
+            if not held:
+                await self._save(session, deadline)
+                return Turn([say("Thank you. If that changes, call 999. Let's carry on: you can answer my last question.")])
+            # no danger: the held "yes" answers the assistant's own question, as the person meant it
+            preface = [say("Thank you. If that changes, call 999.")]
+            stripped, safety_pending, state = held, None, {}
 
         said_yes = stripped == SAFETY_YES or bool(safety_pending and _YES.match(stripped))
         pending = safety_pending or {}
@@ -440,8 +463,10 @@ class Gateway:
             if not recorded:
                 messages.insert(1, say(NOT_RECORDED))
         if screening.get("unsure") and not screening["escalate"]:
-            session.pending_safety = {"categories": screening["categories"], "text": redacted[:1000]}
+            session.pending_safety = {"categories": screening["categories"], "text": redacted[:1000],
+                                      "ambiguous": _asks_yes_or_no(messages)}
             messages.append(safety_question())
+        messages[:0] = preface
         if asked_harm:
             session.pending_safety = {**(session.pending_safety or {}), "harm_question": asked_harm}
         await self._save(session, deadline)

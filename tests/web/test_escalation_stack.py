@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from bot.web.security import CHAT_COOKIE
-from tests.web.conftest import open_chat, open_store, say
+from tests.web.conftest import open_chat, open_store, say, texts
 from tests.web.test_browser_stack import wait_until_ready
 
 
@@ -116,7 +116,9 @@ async def test_a_typed_yes_to_the_harm_question_escalates_like_the_button(make_s
     rasa.reply = [{"text": "Is that right?", "buttons": [{"title": "Yes", "payload": "/affirm"}]}]
     await say(client, csrf, "he is behaving differently lately and is very clingy")
     rasa.reply = [question]
-    await say(client, csrf, "yes")
+    doc = await (await say(client, csrf, "yes")).json()
+    if "Just to check" in texts(doc):  # the screen was unsure of the worry: which question "yes" answers
+        await say(client, csrf, "no")
     assert open_store(settings).list() == [] and rasa.received[-1]["message"] == "yes"
     # the harm question was asked: "yeah" is the button's "yes"
     rasa.reply = [{"text": "Thank you for telling me."}]
@@ -130,6 +132,39 @@ async def test_a_typed_yes_to_the_harm_question_escalates_like_the_button(make_s
     # answered: the question is no longer pending, so another "yes" is only a yes
     await say(client, csrf, "yes")
     assert len(open_store(settings).list()) == 1 and rasa.received[-1]["message"] == "yes"
+
+
+async def test_a_typed_yes_after_the_details_check_and_the_safety_question_is_asked_which(make_settings, client_for,
+                                                                                           rasa_recorder, monkeypatch):
+    """The screen unsure of a worry adds the safety question to the assistant's own "Is that right?": a typed
+    "yes" could answer either. It is held and the danger question asked plainly; "no" passes the held "yes"
+    on as the person meant it, "yes" escalates at once. A button, or "yes" with words, is never held."""
+    import bot.web.gateway as gateway
+    from bot.safeguarding import Screening
+
+    real = gateway.screen
+    monkeypatch.setattr(gateway, "screen", lambda t: Screening(unsure=True, categories=["neglect"], matched=["possibly neglect"])
+                        if "clingy" in t else real(t))
+    rasa = await rasa_recorder(reply=[{"text": "Is that right?", "buttons": [{"title": "Yes, that's right", "payload": "/affirm"}]}])
+    settings = make_settings(rasa_url=rasa.url)
+    client = await client_for(settings)
+    csrf = await open_chat(client)
+    await say(client, csrf, "we live in Scunthorpe")
+    asked = await (await say(client, csrf, "he is very clingy lately")).json()
+    assert "Is that right?" in texts(asked) and "danger" in texts(asked)
+    forwarded = len(rasa.received)
+    doc = await (await say(client, csrf, "yes")).json()
+    assert "Just to check" in texts(doc) and "999" in texts(doc) and len(rasa.received) == forwarded
+    assert open_store(settings).list() == []
+    doc = await (await say(client, csrf, "no")).json()
+    assert rasa.received[-1]["message"] == "yes" and "If that changes, call 999" in texts(doc)
+    assert open_store(settings).list() == []
+    # the same, but the person is in danger: escalated as immediate
+    await say(client, csrf, "he is very clingy and quiet again")
+    await say(client, csrf, "yes")
+    await say(client, csrf, "yes")
+    (escalation,) = open_store(settings).list()
+    assert escalation["urgency"] == "immediate"
 
 
 async def test_no_or_unsure_typed_to_the_harm_question_does_not_escalate(make_settings, client_for, rasa_recorder):
@@ -223,6 +258,8 @@ def test_a_typed_yes_to_the_harm_question_escalates_through_the_whole_stack(web_
             break
         if any(b["payload"].startswith("/answer_question") for b in buttons):
             replies = chat.say(buttons[0]["title"].lower())
+        elif "Just to check" in text(replies):  # the screen was unsure of the worry: not in danger
+            replies = chat.say("no")
         else:
             replies = chat.say("yes")
     else:
