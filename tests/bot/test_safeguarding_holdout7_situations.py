@@ -9,24 +9,11 @@ chores called slavery, "the kids will kill me if", a teenager sulking about a ph
 ago and settled, a story character running away, teaching materials. Real cue bank and embedding model."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from bot.safeguarding import screen
-from bot.safeguarding.classifier import TRAINING_FILES
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _texts() -> set[str]:
-    out: set[str] = set()
-    for name in TRAINING_FILES + ("tests/data/safeguarding_holdout5.jsonl",):
-        for line in (REPO / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.add(json.loads(line)["text"].lower())
-    return out
+from tests.bot.conftest import safeguarding_wording_seen
 
 
 SWALLOWED = [
@@ -64,7 +51,7 @@ BENIGN = [
 
 def test_none_of_this_wording_is_in_any_data_set():
     everything = SWALLOWED + GONE_NOW + [t for t, _ in ESCALATE] + BENIGN
-    assert not {t.lower() for t in everything} & _texts()
+    assert not {t.lower() for t in everything} & safeguarding_wording_seen()
 
 
 @pytest.mark.parametrize("text", SWALLOWED)

@@ -8,25 +8,11 @@ school work about forced marriage or honour-based abuse -> nothing; a child's bu
 Real cue bank and real embedding model throughout."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from bot.safeguarding import recommended_lines, screen
-
-REPO = Path(__file__).resolve().parents[2]
-TRAINING = ("safeguarding_cases.jsonl", "safeguarding_holdout2.jsonl", "safeguarding_holdout3.jsonl",
-            "safeguarding_holdout4.jsonl", "safeguarding_holdout6.jsonl")
-
-
-def _texts() -> set[str]:
-    out: set[str] = set()
-    for name in TRAINING:
-        for line in (REPO / "tests" / "data" / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.add(json.loads(line)["text"].lower())
-    return out
+from tests.bot.conftest import safeguarding_wording_seen
 
 
 NOT_WAKING = [
@@ -75,7 +61,7 @@ BUMPS = [
 
 
 def test_none_of_this_wording_is_in_the_training_data():
-    seen = _texts()
+    seen = safeguarding_wording_seen()
     everything = [*NOT_WAKING, *OVERDOSE, *GONE_WITH_AN_ADULT, *(t for t, _ in NEGATED_THEN_HARM),
                   *(t for t, _ in TEXT_SPEAK), *IDIOMS, *HOMEWORK, *BUMPS, *(t for t, _ in DOMESTIC_ABUSE)]
     assert not {t.lower() for t in everything} & seen

@@ -15,24 +15,11 @@ Real cue bank and real embedding model throughout.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pytest
 
 from bot.safeguarding import Screener, classifier, screen
-from bot.safeguarding.classifier import TRAINING_FILES
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _texts() -> set[str]:
-    out: set[str] = set()
-    for name in TRAINING_FILES + ("tests/data/safeguarding_holdout5.jsonl",):
-        for line in (REPO / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.add(json.loads(line)["text"].lower())
-    return out
+from tests.bot.conftest import safeguarding_wording_seen
 
 
 IDIOM_WITH_CONTEXT = [
@@ -77,7 +64,7 @@ def test_none_of_this_wording_is_in_any_data_set():
                   "this homework is killing me, also my step dad hits me",
                   "that lot will murder me if I don't get them the money by friday",
                   "my kids will kill me if I don't get them the money for the school trip"]
-    assert not {t.lower() for t in everything} & _texts()
+    assert not {t.lower() for t in everything} & safeguarding_wording_seen()
 
 
 # ------------------------------------------------------------------------------------------ the brief's examples
@@ -236,7 +223,7 @@ def test_their_look_alikes_do_not_escalate(text):
 
 
 def test_none_of_the_situations_wording_is_in_any_data_set():
-    assert not ({t.lower() for t, _, _ in SITUATIONS} | {t.lower() for t in SITUATION_LOOK_ALIKES}) & _texts()
+    assert not ({t.lower() for t, _, _ in SITUATIONS} | {t.lower() for t in SITUATION_LOOK_ALIKES}) & safeguarding_wording_seen()
 
 
 # A young child hitting out in a tantrum is not abuse (found probing the conversation: "she has tantrums all the
