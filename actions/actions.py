@@ -67,15 +67,23 @@ def _free_text(tracker: Tracker) -> str | None:
     return None if latest_intent(tracker) in NOT_DETAILS else text
 
 
+@lru_cache(maxsize=64)
+def _assessment(text: str):
+    """The triage's reading of a worry. One message is read up to three times in a turn (unclear input, the
+    form's extraction, then its validation); the triage is a pure function of the text and its result is only
+    read here, so the reading is kept for the few latest (already redacted) messages."""
+    from bot.triage import assess
+
+    return assess(text)
+
+
 async def _describes_a_need(text: str) -> bool:
     """Whether a longer message read as something else (who they are, where, unclear) also says what is
     happening: the triage finds a need in it. "I'm a teacher in Aylesbury" does not; "mum has low mood" does."""
-    from bot.triage import assess
-
     if len(text.split()) < WORRY_MIN_WORDS:
         return False
     try:
-        return bool((await off_the_loop(assess, text)).reasons)
+        return bool((await off_the_loop(_assessment, text)).reasons)
     except BadInput:
         return False
 
@@ -168,15 +176,13 @@ class ValidateTriageForm(FormValidationAction):
         return {"child_age": int(age)}
 
     async def validate_concern(self, value: Any, dispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        from bot.triage import assess
-
         text = str(value).strip()
         # a button left from another question ("/show_more_services"), or a bare "yes", "no", "thanks" or
         # "ok": not a worry (a worry that starts with "yes, she's ..." is longer and kept)
         if text.startswith("/") or (latest_intent(tracker) in NOT_A_WORRY and len(text.split()) <= 4):
             dispatcher.utter_message(response="utter_concern_too_short")
             return {"concern": None}
-        assessment = await off_the_loop(assess, text)  # the triage embeds: not on the server's event loop
+        assessment = await off_the_loop(_assessment, text)  # the triage embeds: not on the server's event loop
         if not assessment.reasons and _gave_other_details(tracker, "concern"):
             return {"concern": None}  # "actually we live in Gloucester now": the area changed, ask the worry again
         if assessment.needs_more and not assessment.next_questions:  # nothing to go on: ask in other words
